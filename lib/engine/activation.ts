@@ -1,0 +1,185 @@
+import { randomBytes } from 'crypto';
+import { shellQuote } from './shell';
+import { SshSession } from './ssh';
+import { Action } from './types';
+
+/** The NixOS system profile. */
+export const PROFILE = '/nix/var/nix/profiles/system';
+/** The engine's own state on the host: markers of the magic rollback, the lock. On tmpfs. */
+export const STATE_DIR = '/run/cdktf-nixos';
+
+/** What was running before an activation, so that it can be put back. */
+export interface Previous {
+  readonly generation?: number;
+  /** What /run/current-system pointed to. */
+  readonly system?: string;
+}
+
+/** One activation's identity on the host, naming its marker files. */
+export interface Activation {
+  readonly token: string;
+  readonly previous: Previous;
+}
+
+/** What switch-to-configuration did. */
+export interface ActivationOutcome {
+  readonly code: number;
+  readonly output: string;
+  /** The profile generation made for it (switch and boot). */
+  readonly generation?: number;
+}
+
+const GENERATION_MARKER = 'cdktf-nixos-generation=';
+
+/** Reads the host's profile generation and running system in one round trip. */
+export async function readPrevious(session: SshSession): Promise<Previous> {
+  const out = await session.check(`readlink ${PROFILE} || true; echo; readlink -f /run/current-system || true`);
+  const [link = '', system = ''] = out.split('\n');
+  return { generation: generationOf(link.trim()), system: system.trim() || undefined };
+}
+
+/** `system-12-link` → 12. */
+export function generationOf(link: string): number | undefined {
+  const match = /system-(\d+)-link$/.exec(link);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** A fresh activation token. */
+export function newActivation(previous: Previous): Activation {
+  return { token: randomBytes(8).toString('hex'), previous };
+}
+
+/**
+ * The script that puts the previous system back: it restores the profile (dropping the
+ * generation this activation made) and re-activates what ran before.
+ */
+export function rollbackScript(activation: Activation): string {
+  const { token, previous } = activation;
+  const prevSystem = previous.system ? shellQuote(previous.system) : '';
+  return `
+P=${PROFILE}; D=${STATE_DIR}
+new=$(cat "$D/${token}.generation" 2>/dev/null || true)
+if [ -n "$new" ]; then
+  ${previous.generation !== undefined ? `nix-env -p "$P" --switch-generation ${previous.generation}` : 'rm -f "$P"'}
+  nix-env -p "$P" --delete-generations "$new" 2>/dev/null || rm -f "$P-$new-link"
+fi
+prev=${prevSystem || "''"}
+if [ -z "$prev" ]; then
+  echo "there is no previous system to return to (this was the host's first deploy)" >&2
+  exit 3
+fi
+if [ "$(readlink -f "$P" 2>/dev/null)" = "$prev" ]; then
+  "$prev/bin/switch-to-configuration" switch
+else
+  if [ -n "$new" ] && [ -e "$P" ]; then "$P/bin/switch-to-configuration" boot; fi
+  "$prev/bin/switch-to-configuration" test
+fi`;
+}
+
+/**
+ * The magic rollback's watchdog, started on the host before activation. Once activation
+ * has finished it waits `timeoutSeconds`; unless a new SSH login confirmed by then, it
+ * puts the previous system back by itself.
+ */
+function watchdogScript(activation: Activation, timeoutSeconds: number, activationTimeoutSeconds: number): string {
+  const t = activation.token;
+  const ticks = activationTimeoutSeconds * 5;
+  const body = `
+D=${STATE_DIR}; i=0
+while [ ! -e "$D/${t}.activated" ] && [ $i -lt ${ticks} ]; do sleep 0.2; i=$((i+1)); done
+sleep ${timeoutSeconds}
+if mv "$D/${t}.pending" "$D/${t}.expired" 2>/dev/null; then
+  ( ${rollbackScript(activation)}
+  ) > "$D/${t}.rollback.log" 2>&1
+  echo $? > "$D/${t}.rolledback"
+fi`;
+  return `echo > ${STATE_DIR}/${t}.pending
+setsid sh -c ${shellQuote(body)} </dev/null >/dev/null 2>&1 &`;
+}
+
+/**
+ * Activates `outPath` with `action`. switch and boot first make it a new generation of
+ * the system profile; test activates without one; dry-activate only reports.
+ */
+export async function activate(
+  session: SshSession,
+  outPath: string,
+  action: Action,
+  activation: Activation,
+  options: { magicRollbackSeconds?: number; timeoutSeconds: number },
+): Promise<ActivationOutcome> {
+  const out = shellQuote(outPath);
+  const t = activation.token;
+  const setProfile =
+    action === 'switch' || action === 'boot'
+      ? `nix-env -p ${PROFILE} --set ${out} || exit 90
+gen=$(readlink ${PROFILE} | sed 's/^system-\\(.*\\)-link$/\\1/')
+echo "$gen" > ${STATE_DIR}/${t}.generation
+echo "${GENERATION_MARKER}$gen"`
+      : '';
+  const watchdog = options.magicRollbackSeconds !== undefined ? watchdogScript(activation, options.magicRollbackSeconds, options.timeoutSeconds) : '';
+  const script = `mkdir -p ${STATE_DIR}
+${watchdog}
+${setProfile}
+${out}/bin/switch-to-configuration ${action} 2>&1
+rc=$?
+touch ${STATE_DIR}/${t}.activated
+exit $rc`;
+  const result = await session.run(script, { timeoutSeconds: options.timeoutSeconds });
+  const marker = result.stdout.split('\n').find((l) => l.startsWith(GENERATION_MARKER));
+  const output = result.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith(GENERATION_MARKER))
+    .join('\n')
+    .trim();
+  return {
+    code: result.code,
+    output: [output, result.stderr.trim()].filter(Boolean).join('\n'),
+    generation: marker ? Number(marker.slice(GENERATION_MARKER.length)) : undefined,
+  };
+}
+
+/** Confirms an activation from a new connection; false if the watchdog got there first. */
+export async function confirm(session: SshSession, activation: Activation): Promise<boolean> {
+  const t = activation.token;
+  const result = await session.run(`mv ${STATE_DIR}/${t}.pending ${STATE_DIR}/${t}.confirmed`);
+  return result.code === 0;
+}
+
+/** Stops the watchdog before the deployer rolls back itself; false if it already acts. */
+export async function disarm(session: SshSession, activation: Activation): Promise<boolean> {
+  const t = activation.token;
+  const result = await session.run(`[ ! -e ${STATE_DIR}/${t}.pending ] || mv ${STATE_DIR}/${t}.pending ${STATE_DIR}/${t}.cancelled`);
+  return result.code === 0;
+}
+
+/** Waits for the watchdog's own rollback to finish; returns its log, or undefined on time-out. */
+export async function awaitWatchdogRollback(session: SshSession, activation: Activation, timeoutSeconds: number): Promise<{ code: number; log: string } | undefined> {
+  const t = activation.token;
+  const ticks = timeoutSeconds * 5;
+  const result = await session.run(
+    `i=0; while [ ! -e ${STATE_DIR}/${t}.rolledback ] && [ $i -lt ${ticks} ]; do sleep 0.2; i=$((i+1)); done
+[ -e ${STATE_DIR}/${t}.rolledback ] || exit 99
+cat ${STATE_DIR}/${t}.rolledback; cat ${STATE_DIR}/${t}.rollback.log`,
+  );
+  if (result.code !== 0) return undefined;
+  const [code, ...log] = result.stdout.split('\n');
+  return { code: Number(code), log: log.join('\n').trim() };
+}
+
+/** Rolls back from the deployer's side; the result's code is 0 when the old system runs again. */
+export async function rollBack(session: SshSession, activation: Activation): Promise<{ code: number; output: string }> {
+  const result = await session.run(rollbackScript(activation) + ' 2>&1');
+  return { code: result.code, output: result.stdout.trim() };
+}
+
+/**
+ * Deletes all but the newest `keep` generations and collects what nothing needs any more.
+ * The running system stays a root, as on NixOS, even when it came from `test`.
+ */
+export async function collectGenerations(session: SshSession, keep: number): Promise<string> {
+  return session.check(
+    `mkdir -p /nix/var/nix/gcroots && { [ -L /nix/var/nix/gcroots/current-system ] || ln -s /run/current-system /nix/var/nix/gcroots/current-system; }
+nix-env -p ${PROFILE} --delete-generations +${keep} 2>&1 && nix-store --gc 2>&1 | tail -n 1`,
+  );
+}

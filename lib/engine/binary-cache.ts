@@ -1,0 +1,49 @@
+import { DeployError, nixErrorText } from './errors';
+import { nix } from './local-nix';
+import { shellJoin } from './shell';
+import { SshSession } from './ssh';
+import { BinaryCacheSpec } from './types';
+
+/** Pushes in flight or done, so that many hosts of one process push a closure once. */
+const pushes = new Map<string, Promise<void>>();
+
+function withSecretKey(uri: string, secretKeyFile: string): string {
+  return `${uri}${uri.includes('?') ? '&' : '?'}secret-key=${encodeURIComponent(secretKeyFile)}`;
+}
+
+/** Pushes the closure of `outPath` to the cache, signed; once per process per cache and path. */
+export function pushToCache(cache: BinaryCacheSpec, outPath: string, host?: string): Promise<void> {
+  const key = `${cache.uri}\0${outPath}`;
+  let push = pushes.get(key);
+  if (!push) {
+    push = (async () => {
+      const result = await nix(['copy', '--to', withSecretKey(cache.uri, cache.secretKeyFile), outPath]);
+      if (result.exitCode !== 0) {
+        pushes.delete(key);
+        throw new DeployError(
+          'copy',
+          host,
+          `pushing ${outPath} to the binary cache ${cache.uri} failed: ${nixErrorText(result.stderr)}`,
+          'Check the cache URI, that the deployer may write there, and the secret key file.',
+        );
+      }
+    })();
+    pushes.set(key, push);
+  }
+  return push;
+}
+
+/**
+ * Lets the host fetch the closure itself: from the given cache (trusting its key), or from
+ * the substituters the host already has. What it cannot fetch is copied afterwards.
+ */
+export async function substituteOnHost(session: SshSession, outPath: string, cache?: BinaryCacheSpec): Promise<boolean> {
+  const options = cache
+    ? [
+        '--option', 'substituters', cache.substituterUri ?? cache.uri,
+        '--option', 'trusted-public-keys', cache.publicKey,
+      ]
+    : [];
+  const result = await session.run(shellJoin(['nix-store', '--realise', outPath, ...options]) + ' >/dev/null');
+  return result.code === 0;
+}

@@ -1,0 +1,330 @@
+import * as os from 'os';
+import * as path from 'path';
+import {
+  activate,
+  Activation,
+  awaitWatchdogRollback,
+  collectGenerations,
+  confirm,
+  disarm,
+  newActivation,
+  readPrevious,
+  rollBack,
+} from './activation';
+import { pushToCache, substituteOnHost } from './binary-cache';
+import { buildLocally, buildRemotely } from './build';
+import { copyClosure, CopyStats } from './copy';
+import { DeployError, DeployStep, tail } from './errors';
+import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation } from './evaluate';
+import { HostLock, lockHost } from './host-lock';
+import { uploadKeys, validateKey } from './keys';
+import { localValidPaths } from './local-nix';
+import { runHealthChecks } from './health';
+import { describeEndpoint, SshSession } from './ssh';
+import { localStore, remoteStore, StoreSource } from './store';
+import { Action, DeployRequest, DeployResult, EngineOptions, ProgressEvent, SshTarget } from './types';
+
+const ACTIONS: readonly Action[] = ['switch', 'boot', 'test', 'dry-activate'];
+
+/** The name of a target in messages: the host, with its port unless it is 22. */
+export function targetLabel(target: SshTarget): string {
+  return target.port && target.port !== 22 ? `${target.host}:${target.port}` : target.host;
+}
+
+type Report = (event: Omit<ProgressEvent, 'host'>) => void;
+
+/** Runs one step, turning any error that is not already a DeployError into one of this step. */
+async function step<T>(name: DeployStep, host: string, report: Report, message: string, work: () => Promise<T>): Promise<T> {
+  report({ step: name, message });
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof DeployError) throw error;
+    throw new DeployError(name, host, (error as Error).message.replace(/\.?$/, '.'));
+  }
+}
+
+function validate(request: DeployRequest, host: string): Action {
+  const action = request.action ?? 'switch';
+  if (!ACTIONS.includes(action)) {
+    throw new DeployError('activate', host, `the action "${action}" is unknown.`, `Use one of ${ACTIONS.join(', ')}.`);
+  }
+  if (request.magicRollback && !(request.magicRollback.timeoutSeconds > 0)) {
+    throw new DeployError('confirm', host, `magicRollback.timeoutSeconds must be above 0 (it is ${request.magicRollback.timeoutSeconds}).`, 'Use a number of seconds such as 30, or false to turn it off.');
+  }
+  if (request.keepGenerations !== undefined && !(Number.isInteger(request.keepGenerations) && request.keepGenerations >= 1)) {
+    throw new DeployError('activate', host, `keepGenerations must be a whole number of at least 1 (it is ${request.keepGenerations}).`, 'The running generation always stays.');
+  }
+  for (const [name, spec] of Object.entries(request.keys ?? {})) validateKey(name, spec, host);
+  return action;
+}
+
+/**
+ * Deploys one system to one host: evaluate, build, copy what is missing, upload keys,
+ * activate, confirm over a fresh connection, check health. A failed activation, failed
+ * confirmation or failed health check puts the previous system back, so the host is on
+ * its old system or its new one. Cancelling through `options.signal` stops the work
+ * before activation; an activation that has started is finished first.
+ */
+export async function deploy(request: DeployRequest, options: EngineOptions = {}): Promise<DeployResult> {
+  const host = targetLabel(request.target);
+  const report: Report = (event) => options.onProgress?.({ host, ...event });
+  const signal = options.signal;
+  const action = validate(request, host);
+  const cacheDir = options.evalCacheDir ?? DEFAULT_EVAL_CACHE_DIR;
+
+  // Evaluation and connecting are independent and both take a while.
+  const [evaluated, connected] = await Promise.allSettled([
+    step('evaluate', host, report, 'evaluating', () => evaluate(request.system, cacheDir, host)),
+    step('connect', host, report, `connecting to ${describeEndpoint(request.target)}`, () => SshSession.connect(request.target)),
+  ]);
+  if (evaluated.status === 'rejected' || connected.status === 'rejected') {
+    if (connected.status === 'fulfilled') connected.value.close();
+    throw evaluated.status === 'rejected' ? evaluated.reason : (connected as PromiseRejectedResult).reason;
+  }
+  const evaluation = evaluated.value;
+  let session = connected.value;
+  let lock: HostLock | undefined;
+  let buildSession: SshSession | undefined;
+  try {
+    signal?.throwIfAborted();
+    lock = await step('lock', host, report, 'taking the deploy lock', () => lockHost(session, host, request.lockWaitSeconds ?? 0));
+    await step('connect', host, report, 'checking for Nix on the host', () => requireNix(session, host));
+
+    const buildOn = request.buildOn ?? 'local';
+    let source: StoreSource = localStore;
+    if (evaluation.drvPath) {
+      const drvPath = evaluation.drvPath;
+      if (buildOn === 'local') {
+        await step('build', host, report, 'building on the deployer', () => buildLocally(drvPath, evaluation.outPath, path.join(cacheDir, 'gcroots'), host));
+      } else if (buildOn === 'target') {
+        await step('build', host, report, 'building on the host', () => buildRemotely(session, 'the host', drvPath, evaluation.outPath, report, host));
+      } else {
+        const builder = await step('connect', host, report, `connecting to the build host ${describeEndpoint(buildOn.buildHost)}`, () => SshSession.connect(buildOn.buildHost));
+        buildSession = builder;
+        const where = `the build host ${targetLabel(buildOn.buildHost)}`;
+        await step('build', host, report, `building on ${where}`, () => buildRemotely(builder, where, drvPath, evaluation.outPath, report, host));
+        source = remoteStore(builder, where);
+      }
+    }
+    signal?.throwIfAborted();
+
+    let copied: CopyStats = { paths: 0, bytes: 0 };
+    const retries = request.copyRetries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        copied = await step('copy', host, report, 'copying the closure', () => copyToHost(request, evaluation, source, session, report, signal));
+        break;
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (!session.lost || attempt >= retries) throw error;
+        report({ step: 'copy', message: `the connection broke (${session.lost}); trying again (${attempt + 1} of ${retries})` });
+        lock?.release();
+        session = await step('connect', host, report, 'connecting again', () => SshSession.connect(request.target));
+        lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, request.lockWaitSeconds ?? 0));
+      }
+    }
+
+    if (request.keys && Object.keys(request.keys).length > 0) {
+      const keys = request.keys;
+      await step('keys', host, report, `uploading ${Object.keys(keys).length} keys`, () => uploadKeys(session, keys, host));
+    }
+    signal?.throwIfAborted();
+
+    // From here on the host changes: no cancellation until it is on a whole system.
+    const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, host, report));
+    return { ...result, drvPath: evaluation.drvPath, hostKey: session.hostKey, pathsCopied: copied.paths, bytesSent: copied.bytes };
+  } catch (error) {
+    if (signal?.aborted && !(error instanceof DeployError)) {
+      throw new DeployError('cancelled', host, 'the deploy was cancelled before activation; the host is on the system it had.');
+    }
+    throw error;
+  } finally {
+    lock?.release();
+    session.close();
+    buildSession?.close();
+  }
+}
+
+async function requireNix(session: SshSession, host: string): Promise<void> {
+  const result = await session.run('command -v nix-store >/dev/null && command -v nix-env >/dev/null');
+  if (result.code === 0) return;
+  throw new DeployError(
+    'connect',
+    host,
+    `the host has no Nix: nix-store and nix-env are not on ${session.target.user && session.target.user !== 'root' ? 'sudo\'s' : "root's"} PATH there.`,
+    'Install NixOS on the machine first (for example with nixos-anywhere or nixos-infect), or deploy to a NixOS host.',
+  );
+}
+
+async function copyToHost(
+  request: DeployRequest,
+  evaluation: Evaluation,
+  source: StoreSource,
+  session: SshSession,
+  report: Report,
+  signal?: AbortSignal,
+): Promise<CopyStats> {
+  const outPath = evaluation.outPath;
+  if (request.binaryCache) {
+    const cache = request.binaryCache;
+    report({ step: 'copy', message: `pushing to the binary cache ${cache.uri}` });
+    await pushToCache(cache, outPath);
+    report({ step: 'copy', message: 'the host fetches from the binary cache' });
+    await substituteOnHost(session, outPath, cache);
+  } else if (request.substituteOnTarget) {
+    report({ step: 'copy', message: "the host fetches what it can from its own substituters" });
+    await substituteOnHost(session, outPath);
+  }
+  if (source === localStore && !evaluation.drvPath && !(await localValidPaths([outPath])).has(outPath)) {
+    const onHost = (await session.run(`nix-store --check-validity ${outPath}`)).code === 0;
+    if (onHost) return { paths: 0, bytes: 0 };
+    throw new DeployError(
+      'copy',
+      undefined,
+      `the store path ${outPath} is neither in the deployer's store nor on the host.`,
+      'Build it on the deployer first (or copy it there), or give a binaryCache or substituteOnTarget from which the host can fetch it.',
+    );
+  }
+  if (request.buildOn === 'target' && evaluation.drvPath) return { paths: 0, bytes: 0 };
+  return copyClosure(source, session, [outPath], report, signal);
+}
+
+type Activated = Pick<DeployResult, 'host' | 'action' | 'outPath' | 'generation' | 'dryActivateOutput'>;
+
+async function activateAndVerify(
+  request: DeployRequest,
+  action: Action,
+  evaluation: Evaluation,
+  session: SshSession,
+  host: string,
+  report: Report,
+): Promise<Activated> {
+  const outPath = evaluation.outPath;
+  const previous = await readPrevious(session);
+  const activation = newActivation(previous);
+  const live = action === 'switch' || action === 'test';
+  const magic = live && request.magicRollback !== false ? (request.magicRollback || { timeoutSeconds: 30 }).timeoutSeconds : undefined;
+  const timeoutSeconds = request.activationTimeoutSeconds ?? 600;
+
+  let outcome;
+  try {
+    outcome = await activate(session, outPath, action, activation, { magicRollbackSeconds: magic, timeoutSeconds });
+  } catch (error) {
+    const undone = await undo(session, activation);
+    throw new DeployError('activate', host, `switch-to-configuration ${action} did not complete: ${(error as Error).message}. ${undone}`);
+  }
+  if (action === 'dry-activate') {
+    return { host, action, outPath, generation: previous.generation, dryActivateOutput: outcome.output };
+  }
+  if (outcome.code !== 0) {
+    const undone = await undo(session, activation);
+    throw new DeployError(
+      'activate',
+      host,
+      `switch-to-configuration ${action} of ${outPath} exited with code ${outcome.code}: ${tail(outcome.output, 5)}. ${undone}`,
+      'Fix the configuration; the activation output above says which unit or step failed.',
+    );
+  }
+  const generation = outcome.generation ?? previous.generation;
+  if (magic !== undefined) await confirmFresh(request.target, session, activation, magic, host, report);
+  if (live && request.healthChecks?.length) {
+    try {
+      await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));
+    } catch (error) {
+      const undone = await undo(session, activation);
+      throw new DeployError('health', host, `${(error as DeployError).problem} ${undone}`, 'Look at the service on the host; the new system is still in its store for inspection.');
+    }
+  }
+  if (action === 'switch' || action === 'boot') {
+    const keep = request.keepGenerations ?? 10;
+    try {
+      const collected = await collectGenerations(session, keep);
+      report({ step: 'activate', message: `kept the newest ${keep} generations; ${collected.trim().split('\n').pop()}` });
+    } catch (error) {
+      report({ step: 'activate', message: `collecting old generations failed (the deploy itself succeeded): ${(error as Error).message}` });
+    }
+  }
+  report({ step: 'done', message: generation !== undefined ? `${outPath} is active as generation ${generation}` : `${outPath} is active` });
+  return { host, action, outPath, generation };
+}
+
+/** Puts the previous system back from the deployer's side and says how that went. */
+async function undo(session: SshSession, activation: Activation): Promise<string> {
+  try {
+    if (!(await disarm(session, activation))) {
+      const done = await awaitWatchdogRollback(session, activation, 120);
+      return done && done.code === 0 ? 'The host rolled back to its previous system.' : 'The host\'s own rollback did not report success.';
+    }
+    const result = await rollBack(session, activation);
+    const where = activation.previous.generation !== undefined ? `generation ${activation.previous.generation}` : 'its previous system';
+    if (result.code === 0) return `Rolled back to ${where}.`;
+    if (result.code === 3) return 'There was no previous system to roll back to (first deploy to this host).';
+    return `Rolling back failed too: ${tail(result.output, 3)}.`;
+  } catch (error) {
+    return `Rolling back was not possible: ${(error as Error).message}.`;
+  }
+}
+
+/**
+ * Magic rollback: a brand-new SSH connection must log in and confirm within the time
+ * limit. If that fails, the host's watchdog restores the previous system by itself.
+ */
+async function confirmFresh(target: SshTarget, session: SshSession, activation: Activation, timeoutSeconds: number, host: string, report: Report): Promise<void> {
+  report({ step: 'confirm', message: `confirming over a new SSH connection (the host rolls back by itself after ${timeoutSeconds} s)` });
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let reason = '';
+  while (Date.now() < deadline) {
+    try {
+      const fresh = await SshSession.connect({ ...target, connectTimeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)) });
+      try {
+        if (await confirm(fresh, activation)) return;
+        reason = 'the host had already given up waiting';
+        break;
+      } finally {
+        fresh.close();
+      }
+    } catch (error) {
+      reason = error instanceof DeployError ? error.problem : (error as Error).message;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const rolledBack = session.lost ? undefined : await awaitWatchdogRollback(session, activation, timeoutSeconds + 60).catch(() => undefined);
+  const outcome = rolledBack
+    ? rolledBack.code === 0
+      ? 'The host rolled back to its previous system by itself.'
+      : `The host's own rollback failed: ${tail(rolledBack.log, 3)}.`
+    : 'The host will roll back by itself; its outcome could not be observed.';
+  throw new DeployError(
+    'confirm',
+    host,
+    `after activation no new SSH login could confirm the new system within ${timeoutSeconds} s (${reason}). ${outcome}`,
+    'The new configuration probably breaks SSH access (sshd settings, users, keys or firewall): fix that and deploy again.',
+  );
+}
+
+/** One host's outcome in a many-host deploy. */
+export type HostOutcome = { readonly host: string; readonly ok: true; readonly result: DeployResult } | { readonly host: string; readonly ok: false; readonly error: Error };
+
+/**
+ * Deploys many hosts at once, at most `concurrency` at a time. Each host gets its own
+ * outcome; one host failing neither stops nor touches the others.
+ */
+export async function deployMany(requests: readonly DeployRequest[], options: EngineOptions & { readonly concurrency?: number } = {}): Promise<HostOutcome[]> {
+  const outcomes: HostOutcome[] = new Array(requests.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < requests.length) {
+      const index = next++;
+      const host = targetLabel(requests[index].target);
+      try {
+        outcomes[index] = { host, ok: true, result: await deploy(requests[index], options) };
+      } catch (error) {
+        outcomes[index] = { host, ok: false, error: error as Error };
+      }
+    }
+  };
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? Math.max(8, os.cpus().length * 4), requests.length));
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return outcomes;
+}

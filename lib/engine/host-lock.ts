@@ -1,0 +1,48 @@
+import * as os from 'os';
+import { ClientChannel } from 'ssh2';
+import { STATE_DIR } from './activation';
+import { DeployError } from './errors';
+import { shellQuote } from './shell';
+import { SshSession } from './ssh';
+
+const LOCK = `${STATE_DIR}/lock`;
+
+/** A held deploy lock on a host; released by `release()` or when the connection ends. */
+export interface HostLock {
+  release(): void;
+}
+
+/**
+ * Takes the host's deploy lock, waiting up to `waitSeconds` for another deployer to let
+ * go. The lock is an flock held by a process whose standard input is our channel: if the
+ * deployer dies, the connection drops and the lock is free again.
+ */
+export async function lockHost(session: SshSession, host: string, waitSeconds: number): Promise<HostLock> {
+  const owner = `${os.userInfo().username}@${os.hostname()} (pid ${process.pid}, since ${new Date().toISOString()})`;
+  const script = `mkdir -p ${STATE_DIR}
+exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(`echo ${shellQuote(owner)} > ${LOCK}.owner; echo locked; exec cat >/dev/null`)}`;
+  const channel: ClientChannel = await session.open(script);
+  return new Promise((resolve, reject) => {
+    let output = '';
+    channel.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('locked\n')) resolve({ release: () => channel.end() });
+    });
+    channel.on('close', async (code: number | null) => {
+      if (output.includes('locked\n')) return;
+      if (code === 75) {
+        const holder = (await session.run(`cat ${LOCK}.owner 2>/dev/null`).catch(() => ({ stdout: '' }))).stdout.trim();
+        reject(
+          new DeployError(
+            'lock',
+            host,
+            `another deploy holds the host's lock${holder ? `: ${holder}` : ''}; waited ${waitSeconds} s.`,
+            'Let it finish and try again, or allow a longer wait (lockWaitSeconds).',
+          ),
+        );
+      } else {
+        reject(new DeployError('lock', host, `taking the deploy lock failed (exit code ${code}).`, 'Check that flock (util-linux) is installed on the host.'));
+      }
+    });
+  });
+}

@@ -1,0 +1,10 @@
+export * from './types';
+export { DeployError } from './errors';
+export { deploy, deployMany, targetLabel } from './deploy';
+export type { HostOutcome } from './deploy';
+export { evaluate, parseFlakeRef, DEFAULT_EVAL_CACHE_DIR } from './evaluate';
+export type { Evaluation } from './evaluate';
+export { status, rollback } from './status';
+export type { HostStatus, Generation } from './status';
+export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './known-hosts';
+export { formatBytes } from './copy';

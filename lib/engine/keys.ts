@@ -1,0 +1,85 @@
+import execa from 'execa';
+import * as fs from 'fs';
+import * as path from 'path';
+import { DeployError } from './errors';
+import { shellQuote } from './shell';
+import { SshSession } from './ssh';
+import { KeySpec } from './types';
+
+/** The default folder of keys on the host: tmpfs, gone at reboot, never in the store. */
+export const DEFAULT_KEYS_DIR = '/run/keys';
+
+/** Reads a key's content on the deployer. The content is never logged or put in an error. */
+export async function readKeyContent(name: string, spec: KeySpec, host?: string): Promise<Buffer> {
+  const sources = [spec.file, spec.command, spec.text].filter((s) => s !== undefined).length;
+  if (sources !== 1) {
+    throw new DeployError('keys', host, `key "${name}" must have exactly one of file, command or text (it has ${sources}).`, 'Give the key one source.');
+  }
+  if (spec.text !== undefined) return Buffer.from(spec.text);
+  if (spec.file !== undefined) {
+    try {
+      return fs.readFileSync(spec.file);
+    } catch (error) {
+      throw new DeployError('keys', host, `key "${name}": its file ${spec.file} cannot be read (${(error as NodeJS.ErrnoException).code}).`, 'Check the path on the deployer.');
+    }
+  }
+  const result = await execa('sh', ['-c', spec.command!], { reject: false, stripFinalNewline: false, encoding: null });
+  if (result.exitCode !== 0) {
+    throw new DeployError(
+      'keys',
+      host,
+      `key "${name}": its command \`${spec.command}\` exited with code ${result.exitCode}.`,
+      'Run the command by hand on the deployer to see why.',
+    );
+  }
+  return result.stdout as unknown as Buffer;
+}
+
+/** Checks a key's placement before anything is uploaded. */
+export function validateKey(name: string, spec: KeySpec, host?: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.')) {
+    throw new DeployError('keys', host, `the key name "${name}" is not a plain file name.`, 'Use letters, digits, ".", "_" and "-", not starting with ".".');
+  }
+  if (spec.permissions !== undefined && !/^0?[0-7]{3,4}$/.test(spec.permissions)) {
+    throw new DeployError('keys', host, `key "${name}": permissions "${spec.permissions}" is not an octal mode.`, 'Write it like "0600" or "0440".');
+  }
+  if (spec.destDir !== undefined && !path.isAbsolute(spec.destDir)) {
+    throw new DeployError('keys', host, `key "${name}": destDir "${spec.destDir}" is not an absolute path.`, 'Use a folder on a tmpfs such as /run/keys.');
+  }
+}
+
+/**
+ * Puts the keys on the host. The content goes through the SSH channel's standard input,
+ * never on a command line, and is renamed into place only when whole. A folder that is
+ * not on tmpfs or ramfs is refused: secrets do not go to disk.
+ */
+export async function uploadKeys(session: SshSession, keys: { readonly [name: string]: KeySpec }, host?: string): Promise<number> {
+  const entries = Object.entries(keys);
+  for (const [name, spec] of entries) validateKey(name, spec, host);
+  for (const [name, spec] of entries) {
+    const content = await readKeyContent(name, spec, host);
+    const dir = spec.destDir ?? DEFAULT_KEYS_DIR;
+    const file = `${dir}/${name}`;
+    const temp = `${dir}/.${name}.tmp`;
+    const script = `set -e
+mkdir -p ${shellQuote(dir)}
+fs=$(stat -f -c %T ${shellQuote(dir)})
+case "$fs" in tmpfs|ramfs) ;; *) echo "the folder is on $fs, not on tmpfs" >&2; exit 80 ;; esac
+umask 077
+cat > ${shellQuote(temp)}
+chown ${shellQuote(`${spec.user ?? 'root'}:${spec.group ?? 'root'}`)} ${shellQuote(temp)}
+chmod ${spec.permissions ?? '0600'} ${shellQuote(temp)}
+mv -f ${shellQuote(temp)} ${shellQuote(file)}`;
+    const result = await session.run(script, { stdin: content });
+    if (result.code !== 0) {
+      const reason = result.stderr.trim().replace(/\s*\n\s*/g, ' ');
+      throw new DeployError(
+        'keys',
+        host,
+        `key "${name}" could not be written to ${file}: ${reason}.`,
+        result.code === 80 ? 'Choose a destDir on tmpfs, such as /run/keys.' : 'Check that the user and group exist on the host.',
+      );
+    }
+  }
+  return entries.length;
+}

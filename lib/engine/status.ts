@@ -1,0 +1,90 @@
+import { generationOf, PROFILE } from './activation';
+import { DeployError } from './errors';
+import { HostLock, lockHost } from './host-lock';
+import { SshSession } from './ssh';
+import { SshTarget } from './types';
+import { targetLabel } from './deploy';
+
+/** One generation of the system profile. */
+export interface Generation {
+  readonly number: number;
+  readonly system: string;
+  /** When it was made, as a Unix time in seconds. */
+  readonly created: number;
+  readonly current: boolean;
+}
+
+/** What a host runs. */
+export interface HostStatus {
+  readonly host: string;
+  /** /run/current-system: what is active now. */
+  readonly currentSystem?: string;
+  /** /run/booted-system: what the machine booted. */
+  readonly bootedSystem?: string;
+  /** The profile's generation, which the next boot starts. */
+  readonly generation?: number;
+  readonly generations: readonly Generation[];
+  /** The host key the host presented. */
+  readonly hostKey: string;
+}
+
+const STATUS_SCRIPT = `echo "current $([ -e /run/current-system ] && readlink -f /run/current-system)"
+echo "booted $([ -e /run/booted-system ] && readlink -f /run/booted-system)"
+echo "profile $(readlink ${PROFILE} 2>/dev/null)"
+for l in ${PROFILE}-*-link; do
+  [ -L "$l" ] && echo "gen $(basename "$l") $(readlink -f "$l") $(stat -c %Y "$l")"
+done
+true`;
+
+/** Reads what the host runs through an open session. */
+export async function readStatus(session: SshSession, host: string): Promise<HostStatus> {
+  const out = await session.check(STATUS_SCRIPT);
+  const value = (key: string) => out.match(new RegExp(`^${key} (.+)$`, 'm'))?.[1]?.trim() || undefined;
+  const generation = generationOf(value('profile') ?? '');
+  const generations = [...out.matchAll(/^gen (\S+) (\S+) (\d+)$/gm)]
+    .map(([, link, system, created]) => ({ number: generationOf(link)!, system, created: Number(created), current: generationOf(link) === generation }))
+    .sort((a, b) => a.number - b.number);
+  return { host, currentSystem: value('current'), bootedSystem: value('booted'), generation, generations, hostKey: session.hostKey };
+}
+
+/** Connects to a host and reports what it runs. */
+export async function status(target: SshTarget): Promise<HostStatus> {
+  const session = await SshSession.connect(target);
+  try {
+    return await readStatus(session, targetLabel(target));
+  } finally {
+    session.close();
+  }
+}
+
+/**
+ * Switches the host back to an earlier generation and activates it: the one before the
+ * current generation, or `generation` when given.
+ */
+export async function rollback(target: SshTarget, generation?: number): Promise<HostStatus> {
+  const host = targetLabel(target);
+  const session = await SshSession.connect(target);
+  let lock: HostLock | undefined;
+  try {
+    lock = await lockHost(session, host, 0);
+    const before = await readStatus(session, host);
+    const wanted = generation ?? before.generations.filter((g) => before.generation !== undefined && g.number < before.generation).pop()?.number;
+    const available = before.generations.map((g) => g.number).join(', ') || 'none';
+    if (wanted === undefined || !before.generations.some((g) => g.number === wanted)) {
+      throw new DeployError(
+        'rollback',
+        host,
+        generation === undefined ? `there is no generation before the current one (generations: ${available}).` : `generation ${generation} does not exist (generations: ${available}).`,
+        'Pick one of the listed generations.',
+      );
+    }
+    const result = await session.run(`nix-env -p ${PROFILE} --switch-generation ${wanted} && ${PROFILE}/bin/switch-to-configuration switch 2>&1`);
+    if (result.code !== 0) {
+      throw new DeployError('rollback', host, `activating generation ${wanted} failed (exit code ${result.code}): ${(result.stdout + result.stderr).trim().split('\n').slice(-3).join(' | ')}.`);
+    }
+    return await readStatus(session, host);
+  } finally {
+    lock?.release();
+    session.close();
+  }
+}
