@@ -64,6 +64,8 @@ async function sendPaths(
   const exported = await source.export(paths);
   let stderr = '';
   channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // An unread channel never ends, and so never reports the importer's exit.
+  channel.resume();
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       onBytes(chunk.length);
