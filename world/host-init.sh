@@ -13,6 +13,18 @@ else
   mount --bind "$dir/nix" /nix
 fi
 mount -t tmpfs -o mode=0755 tmpfs /run
+# Like a fresh NixOS root account: sshd's `bash -c` must not run this machine's shell
+# start-up files (here pyenv's, which takes a lock and can stall every command).
+for rc in /root/.bashrc /root/.profile /root/.bash_profile; do
+  if [ -e "$rc" ]; then mount --bind /dev/null "$rc"; fi
+done
+if [ -f "$dir/nix.conf.extra" ]; then
+  # A host Nix configuration of its own: a copy of the machine's with the extra lines.
+  rm -rf "$dir/etc-nix"
+  cp -rL /etc/nix "$dir/etc-nix"
+  cat "$dir/nix.conf.extra" >> "$dir/etc-nix/nix.conf"
+  mount --bind "$dir/etc-nix" /etc/nix
+fi
 mkdir -p /run/sshd /run/world /nix/var/nix
 cp "$dir/host.env" /run/world/host.env
 if [ "${WITHOUT_NIX:-0}" = 1 ]; then
@@ -21,14 +33,17 @@ if [ "${WITHOUT_NIX:-0}" = 1 ]; then
   mount --bind /usr/bin /run/world/usr-bin
   mount -t tmpfs -o mode=0755 tmpfs /usr/bin
   for f in /run/world/usr-bin/*; do
-    case "${f##*/}" in nix*) ;; *) ln -s "$f" "/usr/bin/${f##*/}" ;; esac
+    case "${f##*/}" in nix*) ;; *) /run/world/usr-bin/ln -s "$f" "/usr/bin/${f##*/}" ;; esac
   done
 fi
+guard=
 if [ "${STORE_READ_ONLY:-0}" = 1 ]; then
   nix-store --init 2>/dev/null || true
   mount -o remount,bind,ro /nix
+  # Without CAP_SYS_ADMIN, Nix cannot remount the store writable behind our back.
+  guard="setpriv --bounding-set -sys_admin --"
 fi
 
-/usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+$guard /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
 echo ready > "$dir/ready"
 exec sleep infinity

@@ -13,6 +13,8 @@ export interface Previous {
   readonly generation?: number;
   /** What /run/current-system pointed to. */
   readonly system?: string;
+  /** What the profile's current generation holds. */
+  readonly profileSystem?: string;
 }
 
 /** One activation's identity on the host, naming its marker files. */
@@ -33,9 +35,12 @@ const GENERATION_MARKER = 'cdktf-nixos-generation=';
 
 /** Reads the host's profile generation and running system in one round trip. */
 export async function readPrevious(session: SshSession): Promise<Previous> {
-  const out = await session.check(`readlink ${PROFILE} || true; echo; readlink -f /run/current-system || true`);
-  const [link = '', system = ''] = out.split('\n');
-  return { generation: generationOf(link.trim()), system: system.trim() || undefined };
+  const out = await session.check(
+    // One line each, empty when absent (readlink's own newline must not add lines).
+    `printf '%s\\n' "$(readlink ${PROFILE} 2>/dev/null)" "$([ -e /run/current-system ] && readlink -f /run/current-system)" "$([ -e ${PROFILE} ] && readlink -f ${PROFILE})"`,
+  );
+  const [link = '', system = '', profileSystem = ''] = out.split('\n').map((l) => l.trim());
+  return { generation: generationOf(link), system: system || undefined, profileSystem: profileSystem || undefined };
 }
 
 /** `system-12-link` → 12. */
@@ -179,7 +184,8 @@ export async function rollBack(session: SshSession, activation: Activation): Pro
  */
 export async function collectGenerations(session: SshSession, keep: number): Promise<string> {
   return session.check(
-    `mkdir -p /nix/var/nix/gcroots && { [ -L /nix/var/nix/gcroots/current-system ] || ln -s /run/current-system /nix/var/nix/gcroots/current-system; }
+    `[ "$(ls -d ${PROFILE}-*-link | wc -l)" -gt ${keep} ] || { echo "nothing to collect"; exit 0; }
+mkdir -p /nix/var/nix/gcroots && { [ -L /nix/var/nix/gcroots/current-system ] || ln -s /run/current-system /nix/var/nix/gcroots/current-system; }
 nix-env -p ${PROFILE} --delete-generations +${keep} 2>&1 && nix-store --gc 2>&1 | tail -n 1`,
   );
 }

@@ -204,6 +204,11 @@ async function activateAndVerify(
   const previous = await readPrevious(session);
   const activation = newActivation(previous);
   const live = action === 'switch' || action === 'test';
+  if (alreadyActive(action, outPath, previous)) {
+    if (request.healthChecks?.length) await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));
+    report({ step: 'done', message: `${outPath} is already active${previous.generation !== undefined ? ` as generation ${previous.generation}` : ''}; nothing to activate` });
+    return { host, action, outPath, generation: previous.generation };
+  }
   const magic = live && request.magicRollback !== false ? (request.magicRollback || { timeoutSeconds: 30 }).timeoutSeconds : undefined;
   const timeoutSeconds = request.activationTimeoutSeconds ?? 600;
 
@@ -247,6 +252,16 @@ async function activateAndVerify(
   }
   report({ step: 'done', message: generation !== undefined ? `${outPath} is active as generation ${generation}` : `${outPath} is active` });
   return { host, action, outPath, generation };
+}
+
+/**
+ * A host that already runs the system (and, for switch, boots it) needs no activation: a
+ * no-change redeploy then costs one connection and no new generation.
+ */
+function alreadyActive(action: Action, outPath: string, previous: { system?: string; profileSystem?: string }): boolean {
+  if (action === 'switch') return previous.system === outPath && previous.profileSystem === outPath;
+  if (action === 'test') return previous.system === outPath;
+  return false;
 }
 
 /** Puts the previous system back from the deployer's side and says how that went. */
