@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { deployMany, DeployError, DeployRequest, evaluate, formatBytes, HostStatus, Json, ProgressEvent, rollback, SshTarget, status } from '../lib/engine';
+import { deployMany, DeployError, validateRequest, DeployRequest, evaluate, formatBytes, HostStatus, Json, ProgressEvent, rollback, SshTarget, status } from '../lib/engine';
 
 const USAGE = `usage: cdktf-nixos <command> [options]
 
@@ -151,6 +151,7 @@ function progressPrinter(): (event: ProgressEvent) => void {
 
 async function runDeploy(values: Values): Promise<number> {
   const requests = values.targets ? requestsFromFile(values.targets) : [requestFrom(values)];
+  requests.forEach(validateRequest);
   const outcomes = await deployMany(requests, { onProgress: progressPrinter(), concurrency: number(values.concurrency, 'concurrency') });
   for (const outcome of outcomes) {
     if (outcome.ok) {

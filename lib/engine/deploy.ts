@@ -15,21 +15,16 @@ import { pushToCache, substituteOnHost } from './binary-cache';
 import { buildLocally, buildRemotely } from './build';
 import { copyClosure, CopyStats } from './copy';
 import { DeployError, DeployStep, tail } from './errors';
-import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation } from './evaluate';
+import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation, parseFlakeRef } from './evaluate';
 import { HostLock, lockHost } from './host-lock';
 import { uploadKeys, validateKey } from './keys';
 import { localValidPaths } from './local-nix';
 import { runHealthChecks } from './health';
-import { describeEndpoint, SshSession } from './ssh';
+import { describeEndpoint, SshSession, targetLabel } from './ssh';
 import { localStore, remoteStore, StoreSource } from './store';
 import { Action, DeployRequest, DeployResult, EngineOptions, ProgressEvent, SshTarget } from './types';
 
 const ACTIONS: readonly Action[] = ['switch', 'boot', 'test', 'dry-activate'];
-
-/** The name of a target in messages: the host, with its port unless it is 22. */
-export function targetLabel(target: SshTarget): string {
-  return target.port && target.port !== 22 ? `${target.host}:${target.port}` : target.host;
-}
 
 type Report = (event: Omit<ProgressEvent, 'host'>) => void;
 
@@ -44,8 +39,14 @@ async function step<T>(name: DeployStep, host: string, report: Report, message: 
   }
 }
 
-function validate(request: DeployRequest, host: string): Action {
+/**
+ * Checks a request before anything runs, so that bad input fails at once with a message
+ * instead of half-way through a deploy.
+ */
+export function validateRequest(request: DeployRequest): Action {
+  const host = targetLabel(request.target);
   const action = request.action ?? 'switch';
+  if ('flake' in request.system) parseFlakeRef(request.system.flake);
   if (!ACTIONS.includes(action)) {
     throw new DeployError('activate', host, `the action "${action}" is unknown.`, `Use one of ${ACTIONS.join(', ')}.`);
   }
@@ -70,7 +71,7 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
   const host = targetLabel(request.target);
   const report: Report = (event) => options.onProgress?.({ host, ...event });
   const signal = options.signal;
-  const action = validate(request, host);
+  const action = validateRequest(request);
   const cacheDir = options.evalCacheDir ?? DEFAULT_EVAL_CACHE_DIR;
 
   // Evaluation and connecting are independent and both take a while.

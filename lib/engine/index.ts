@@ -1,6 +1,7 @@
 export * from './types';
 export { DeployError } from './errors';
-export { deploy, deployMany, targetLabel } from './deploy';
+export { deploy, deployMany, validateRequest } from './deploy';
+export { targetLabel } from './ssh';
 export type { HostOutcome } from './deploy';
 export { evaluate, parseFlakeRef, DEFAULT_EVAL_CACHE_DIR } from './evaluate';
 export type { Evaluation } from './evaluate';

@@ -28,6 +28,11 @@ export function describeEndpoint(endpoint: SshEndpoint): string {
   return `${endpoint.user ?? 'root'}@${endpoint.host}:${endpoint.port ?? 22}`;
 }
 
+/** The name of a host in messages: its address, with the port unless it is 22. */
+export function targetLabel(endpoint: SshEndpoint): string {
+  return endpoint.port && endpoint.port !== 22 ? `${endpoint.host}:${endpoint.port}` : endpoint.host;
+}
+
 /**
  * One SSH connection to a host, reused for every command of a deploy. Host keys are
  * pinned: a key that differs from the given or recorded one is refused.
@@ -152,6 +157,7 @@ function dial(
 ): Promise<{ client: Client; hostKey: string }> {
   const port = endpoint.port ?? 22;
   const where = describeEndpoint(endpoint);
+  const label = targetLabel(endpoint);
   const pinned = endpoint.hostKey ? [normalizeHostKey(endpoint.hostKey)] : knownHosts.lookup(endpoint.host, port);
   let seen = '';
   let mismatch = false;
@@ -187,7 +193,7 @@ function dial(
         reject(
           new DeployError(
             'connect',
-            endpoint.host,
+            label,
             `the ${role} ${where} presented the host key "${seen}", but "${pinned[0]}" is pinned${endpoint.hostKey ? '' : ` in ${knownHosts.file}`}. The connection was refused: this may be a reinstalled machine, or someone in between.`,
             endpoint.hostKey
               ? 'If the machine was really reinstalled, set hostKey to the new key.'
@@ -220,6 +226,7 @@ const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
 ];
 
 function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectConfig> {
+  const host = targetLabel(endpoint);
   if (endpoint.privateKeyFile) {
     let privateKey: Buffer;
     try {
@@ -227,7 +234,7 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
     } catch (error) {
       throw new DeployError(
         'connect',
-        endpoint.host,
+        host,
         `the private key file ${endpoint.privateKeyFile} for the ${role} cannot be read (${(error as Error).message}).`,
         'Check the path given as privateKeyFile.',
       );
@@ -238,7 +245,7 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
   if (!agent) {
     throw new DeployError(
       'connect',
-      endpoint.host,
+      host,
       `no credentials for the ${role} ${describeEndpoint(endpoint)}: no privateKeyFile is given and no SSH agent is running.`,
       'Set privateKeyFile, or start ssh-agent and set SSH_AUTH_SOCK (or agent).',
     );
@@ -247,7 +254,7 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
 }
 
 function connectError(error: Error & { level?: string; code?: string }, where: string, role: string, endpoint: SshEndpoint, timeoutMs: number): DeployError {
-  const host = endpoint.host;
+  const host = targetLabel(endpoint);
   if (error.level === 'client-authentication') {
     return new DeployError(
       'connect',

@@ -1,9 +1,8 @@
 import { generationOf, PROFILE } from './activation';
 import { DeployError } from './errors';
 import { HostLock, lockHost } from './host-lock';
-import { SshSession } from './ssh';
+import { SshSession, targetLabel } from './ssh';
 import { SshTarget } from './types';
-import { targetLabel } from './deploy';
 
 /** One generation of the system profile. */
 export interface Generation {
