@@ -32,6 +32,12 @@ export interface HostOptions {
   readonly nix?: boolean;
   /** @default 'writable'. A number: a store of at most that many bytes. */
   readonly store?: 'writable' | 'read-only' | number;
+  /**
+   * Extra lines for the host's own /etc/nix/nix.conf (appended to a per-host copy of the
+   * machine's), e.g. `substituters = file:///...` and `trusted-public-keys = ...`.
+   * @default the machine's /etc/nix as it is
+   */
+  readonly nixConf?: string;
 }
 
 /** A running test host, as a test sees it. */
@@ -95,6 +101,13 @@ export class World {
     return record;
   }
 
+  /** The running host called `name`, or a new one if it is missing or stopped. */
+  async ensureHost(options: HostOptions): Promise<TestHost> {
+    const record = this.record(options.name);
+    if (record && fs.existsSync(`/proc/${record.pid}`)) return record;
+    return this.createHost(options);
+  }
+
   /** Creates and starts a host, replacing one of the same name. */
   async createHost(options: HostOptions): Promise<TestHost> {
     await this.removeHost(options.name);
@@ -113,10 +126,11 @@ export class World {
       options.store === 'read-only' ? 'STORE_READ_ONLY=1' : '',
       options.nix === false ? 'WITHOUT_NIX=1' : '',
     ];
+    if (options.nixConf !== undefined) fs.writeFileSync(path.join(dir, 'nix.conf.extra'), options.nixConf.replace(/\n?$/, '\n'));
     fs.writeFileSync(path.join(dir, 'host.env'), env.filter(Boolean).join('\n') + '\n');
     fs.writeFileSync(path.join(dir, 'sshd_config'), this.sshdConfig(dir, placement.listen, placement.port));
 
-    const pid = await startHostProcess(dir, placement.netns, options.store === 'read-only');
+    const pid = await startHostProcess(dir, placement.netns);
     const record: HostRecord = {
       name: options.name,
       dir,
@@ -129,7 +143,7 @@ export class World {
       options,
     };
     fs.writeFileSync(this.recordFile(options.name), JSON.stringify(record, null, 2));
-    if (!options.insideNetnsOf) await waitForPort(record.address, record.port);
+    await waitForSshd(record);
     return record;
   }
 
@@ -180,7 +194,7 @@ export class World {
     const restart = `kill $(cat /run/sshd.pid); sleep 0.2; /usr/sbin/sshd -f ${record.dir}/sshd_config -E ${record.dir}/sshd.log`;
     const result = await this.exec(name, restart);
     if (result.exitCode !== 0) throw new Error(`restarting sshd on ${name} failed: ${result.stderr}`);
-    if (!(record as HostRecord).options.insideNetnsOf) await waitForPort(record.address, record.port);
+    await waitForSshd(record as HostRecord);
   }
 
   private recordFile(name: string): string {
@@ -196,7 +210,10 @@ export class World {
     if (options.insideNetnsOf) {
       const outer = this.host(options.insideNetnsOf);
       if (!outer.netns) throw new Error(`insideNetnsOf: host "${options.insideNetnsOf}" has no netns of its own`);
-      const port = 2200 + this.hosts().length;
+      // Ports are per namespace: take the lowest one no other host in that namespace uses.
+      const used = new Set(this.hosts().filter((h) => h.netns === outer.netns).map((h) => h.port));
+      let port = 2200;
+      while (used.has(port)) port++;
       return { netns: outer.netns, listen: '127.0.0.1', address: '127.0.0.1', port, serviceAddress: '127.0.0.1' };
     }
     if (options.network === 'netns') {
@@ -233,12 +250,11 @@ export class World {
   }
 }
 
-async function startHostProcess(dir: string, netns: string | undefined, dropSysAdmin: boolean): Promise<number> {
+async function startHostProcess(dir: string, netns: string | undefined): Promise<number> {
   const log = fs.openSync(path.join(dir, 'host.log'), 'a');
-  // Without CAP_SYS_ADMIN, Nix cannot remount a read-only store writable behind our back.
+  // unshare and the mounts need CAP_SYS_ADMIN; a read-only store's host drops it after them (host-init.sh).
   const init = ['unshare', '--mount', '--propagation', 'private', '--', 'sh', path.join(SOURCE_DIR, 'host-init.sh'), dir];
-  const guarded = dropSysAdmin ? ['setpriv', '--bounding-set', '-sys_admin', '--', ...init] : init;
-  const argv = netns ? ['ip', 'netns', 'exec', netns, ...guarded] : guarded;
+  const argv = netns ? ['ip', 'netns', 'exec', netns, ...init] : init;
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
@@ -292,6 +308,9 @@ function killNamespace(holderPid: number): void {
 
 async function createNetns(netns: string, used: Set<string>): Promise<string> {
   await ensureBridge();
+  // Other worlds on this machine share the bridge: their hosts' addresses are taken too.
+  const everywhere = await execa('ip', ['-all', 'netns', 'exec', 'ip', '-o', '-4', 'addr', 'show'], { reject: false });
+  for (const match of everywhere.stdout.matchAll(/inet (198\.18\.\d+\.\d+)\//g)) used.add(match[1]);
   let index = 2;
   while (used.has(`${NETNS_PREFIX}${Math.floor(index / 250)}.${(index % 250) + 2}`)) index++;
   const address = `${NETNS_PREFIX}${Math.floor(index / 250)}.${(index % 250) + 2}`;
@@ -331,7 +350,21 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Netns hosts sit on the world's bridge, so the machine reaches them directly. */
+/**
+ * Waits until the host's sshd listens. Netns hosts sit on the world's bridge, so the machine
+ * reaches them directly; a host inside another's netns listens on that namespace's loopback,
+ * so its socket table is asked from inside.
+ */
+async function waitForSshd(record: HostRecord): Promise<void> {
+  if (!record.options.insideNetnsOf) return waitForPort(record.address, record.port);
+  for (let i = 0; i < 200; i++) {
+    const listening = await execa('nsenter', [`--net=/run/netns/${record.netns}`, 'ss', '-Hltn', `sport = :${record.port}`], { reject: false });
+    if (listening.exitCode === 0 && listening.stdout.trim() !== '') return;
+    await sleep(25);
+  }
+  throw new Error(`sshd on ${record.address}:${record.port} in the netns ${record.netns} did not start listening`);
+}
+
 async function waitForPort(address: string, port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (await canConnect(address, port)) return;

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { copyClosure } from './copy';
+import { copyClosure, CopyStats } from './copy';
 import { DeployError, nixErrorText, tail } from './errors';
 import { localValidPaths, nixStore } from './local-nix';
 import { shellJoin } from './shell';
@@ -27,7 +27,7 @@ export async function buildLocally(drvPath: string, outPath: string, gcRootDir: 
 
 /**
  * Builds a system on a remote host (the target or a build host): its derivations are
- * copied there first, then realised there.
+ * copied there first, then realised there. Returns what the copy of derivations sent.
  */
 export async function buildRemotely(
   session: SshSession,
@@ -36,13 +36,13 @@ export async function buildRemotely(
   outPath: string,
   report: (event: Omit<ProgressEvent, 'host'>) => void,
   host?: string,
-): Promise<void> {
+): Promise<CopyStats> {
   const present = (await session.check(shellJoin(['nix-store', '--check-validity', '--print-invalid', outPath]))).trim() === '';
-  if (present) return;
-  await copyClosure(localStore, session, [drvPath], report);
+  if (present) return { paths: 0, bytes: 0 };
+  const sent = await copyClosure(localStore, session, [drvPath], report);
   report({ step: 'build', message: `building ${path.basename(outPath)} on ${where}` });
   const result = await session.run(shellJoin(['nix-store', '--realise', drvPath]) + ' >/dev/null');
-  if (result.code === 0) return;
+  if (result.code === 0) return sent;
   const failed = FAILED_DRV.exec(result.stderr)?.[1];
   const log = failed ? (await session.run(shellJoin(['nix-store', '--read-log', failed]))).stdout : '';
   throw buildError(drvPath, failed, log || result.stderr, where, host);

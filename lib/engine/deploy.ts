@@ -94,12 +94,13 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
 
     const buildOn = request.buildOn ?? 'local';
     let source: StoreSource = localStore;
+    let derivationsSent: CopyStats = { paths: 0, bytes: 0 };
     if (evaluation.drvPath) {
       const drvPath = evaluation.drvPath;
       if (buildOn === 'local') {
         await step('build', host, report, 'building on the deployer', () => buildLocally(drvPath, evaluation.outPath, path.join(cacheDir, 'gcroots'), host));
       } else if (buildOn === 'target') {
-        await step('build', host, report, 'building on the host', () => buildRemotely(session, 'the host', drvPath, evaluation.outPath, report, host));
+        derivationsSent = await step('build', host, report, 'building on the host', () => buildRemotely(session, 'the host', drvPath, evaluation.outPath, report, host));
       } else {
         const builder = await step('connect', host, report, `connecting to the build host ${describeEndpoint(buildOn.buildHost)}`, () => SshSession.connect(buildOn.buildHost));
         buildSession = builder;
@@ -118,11 +119,12 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
         break;
       } catch (error) {
         signal?.throwIfAborted();
-        if (!session.lost || attempt >= retries) throw error;
+        if (!session.lost || attempt >= retries) throw explainCopyFailure(error, host, session.lost, attempt + 1);
         report({ step: 'copy', message: `the connection broke (${session.lost}); trying again (${attempt + 1} of ${retries})` });
         lock?.release();
         session = await step('connect', host, report, 'connecting again', () => SshSession.connect(request.target));
-        lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, request.lockWaitSeconds ?? 0));
+        // The broken connection's lock holder may take a moment to notice that it is gone.
+        lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, Math.max(request.lockWaitSeconds ?? 0, 15)));
       }
     }
 
@@ -134,7 +136,13 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
 
     // From here on the host changes: no cancellation until it is on a whole system.
     const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, host, report));
-    return { ...result, drvPath: evaluation.drvPath, hostKey: session.hostKey, pathsCopied: copied.paths, bytesSent: copied.bytes };
+    return {
+      ...result,
+      drvPath: evaluation.drvPath,
+      hostKey: session.hostKey,
+      pathsCopied: copied.paths + derivationsSent.paths,
+      bytesSent: copied.bytes + derivationsSent.bytes,
+    };
   } catch (error) {
     if (signal?.aborted && !(error instanceof DeployError)) {
       throw new DeployError('cancelled', host, 'the deploy was cancelled before activation; the host is on the system it had.');
@@ -145,6 +153,27 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
     session.close();
     buildSession?.close();
   }
+}
+
+/** Says what a failed copy means and what to do about it, for the failures Nix and SSH report. */
+function explainCopyFailure(error: unknown, host: string, lost: string | undefined, attempts: number): unknown {
+  if (!(error instanceof DeployError) || error.step !== 'copy' || error.fix) return error;
+  const problem = error.problem;
+  if (/no space left on device/i.test(problem)) {
+    return new DeployError('copy', host, `the host's Nix store has no space left: ${problem}`, 'Free space there (nix-collect-garbage -d, or a lower keepGenerations) or give /nix more room, then deploy again. The system running on the host is unchanged.');
+  }
+  if (/read-only file system|remounting \S+ writable|readonly database/i.test(problem)) {
+    return new DeployError('copy', host, `the host's Nix store is read-only: ${problem}`, '/nix on the host must be writable for a deploy; check how it is mounted. The system running on the host is unchanged.');
+  }
+  if (lost) {
+    return new DeployError(
+      'copy',
+      host,
+      `${problem.replace(/\.$/, '')}, ${attempts === 1 ? 'and the copy was not tried again' : `on each of ${attempts} tries`}.`,
+      'Check the network to the host and deploy again: paths that arrived whole stay there and are not sent again (copyRetries allows more tries). The system running on the host is unchanged.',
+    );
+  }
+  return new DeployError('copy', host, problem, "Check the host's Nix store (space, permissions) and deploy again. The system running on the host is unchanged.");
 }
 
 async function requireNix(session: SshSession, host: string): Promise<void> {
@@ -218,10 +247,24 @@ async function activateAndVerify(
     outcome = await activate(session, outPath, action, activation, { magicRollbackSeconds: magic, timeoutSeconds });
   } catch (error) {
     const undone = await undo(session, activation);
-    throw new DeployError('activate', host, `switch-to-configuration ${action} did not complete: ${(error as Error).message}. ${undone}`);
+    throw new DeployError(
+      'activate',
+      host,
+      `switch-to-configuration ${action} did not complete: ${(error as Error).message}. ${undone}`,
+      'Check the connection to the host and what its activation does, then deploy again.',
+    );
   }
   if (action === 'dry-activate') {
     return { host, action, outPath, generation: previous.generation, dryActivateOutput: outcome.output };
+  }
+  if (outcome.timedOut) {
+    const undone = await undo(session, activation);
+    throw new DeployError(
+      'activate',
+      host,
+      `switch-to-configuration ${action} of ${outPath} did not finish within ${timeoutSeconds} s and was stopped; its last output: ${tail(outcome.output, 3)}. ${undone}`,
+      'Find the step that hangs in that output and fix it, or allow more time with activationTimeoutSeconds.',
+    );
   }
   if (outcome.code !== 0) {
     const undone = await undo(session, activation);

@@ -121,13 +121,20 @@ function walk(dir: string): string[] {
  */
 export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_EVAL_CACHE_DIR, host?: string): Promise<Evaluation> {
   if ('storePath' in source) {
-    if (!/^\/nix\/store\/[0-9a-z]{32}-[^/]+$/.test(source.storePath)) {
+    // Nix's own rules: a base-32 hash and a name of [A-Za-z0-9+-._?=] (no spaces, slashes or newlines).
+    if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(source.storePath)) {
       throw new DeployError(
         'evaluate',
         host,
         `"${source.storePath}" is not a store path.`,
         'Give the output path of a built system, like /nix/store/<hash>-nixos-system-<name>-<version>.',
       );
+    }
+    if (source.drvPath !== undefined) {
+      if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+\.drv$/.test(source.drvPath)) {
+        throw new DeployError('evaluate', host, `"${source.drvPath}" is not a derivation path.`, 'Give the .drv path that produces the store path, or leave it out.');
+      }
+      return { drvPath: source.drvPath, outPath: source.storePath, cached: false };
     }
     return { outPath: source.storePath, cached: false };
   }

@@ -61,10 +61,14 @@ export async function uploadKeys(session: SshSession, keys: { readonly [name: st
     const dir = spec.destDir ?? DEFAULT_KEYS_DIR;
     const file = `${dir}/${name}`;
     const temp = `${dir}/.${name}.tmp`;
+    // The file system is checked on the folder or its nearest existing parent, before
+    // anything is created: a refused folder is not left behind on disk.
     const script = `set -e
-mkdir -p ${shellQuote(dir)}
-fs=$(stat -f -c %T ${shellQuote(dir)})
+d=${shellQuote(dir)}
+while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+fs=$(stat -f -c %T "$d")
 case "$fs" in tmpfs|ramfs) ;; *) echo "the folder is on $fs, not on tmpfs" >&2; exit 80 ;; esac
+mkdir -p ${shellQuote(dir)}
 umask 077
 cat > ${shellQuote(temp)}
 chown ${shellQuote(`${spec.user ?? 'root'}:${spec.group ?? 'root'}`)} ${shellQuote(temp)}

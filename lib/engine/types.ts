@@ -32,7 +32,15 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** What to put on the host: a flake configuration, or a store path built elsewhere. */
 export type SystemSource =
   | { readonly flake: string; readonly specialArgs?: { [key: string]: Json } }
-  | { readonly storePath: string };
+  | {
+      readonly storePath: string;
+      /**
+       * The derivation that produces `storePath`, when known (for example from an earlier
+       * evaluation). It is built first if the store path is missing, as for a flake.
+       * @default none: the store path must be in the deployer's store or on the host
+       */
+      readonly drvPath?: string;
+    };
 
 /** The switch-to-configuration actions. */
 export type Action = 'switch' | 'boot' | 'test' | 'dry-activate';
@@ -136,6 +144,7 @@ export interface DeployResult {
   readonly generation?: number;
   /** The host key seen, `type base64`. */
   readonly hostKey: string;
+  /** Store paths the deployer sent to the host: what its closure lacked, or for buildOn 'target' the derivations. */
   readonly pathsCopied: number;
   /** Bytes of store data the deployer sent to the host. */
   readonly bytesSent: number;
