@@ -29,6 +29,8 @@ export interface ActivationOutcome {
   readonly output: string;
   /** The profile generation made for it (switch and boot). */
   readonly generation?: number;
+  /** It ran out of time and was stopped on the host. */
+  readonly timedOut?: boolean;
 }
 
 const GENERATION_MARKER = 'cdktf-nixos-generation=';
@@ -126,11 +128,12 @@ echo "${GENERATION_MARKER}$gen"`
   const script = `mkdir -p ${STATE_DIR}
 ${watchdog}
 ${setProfile}
-${out}/bin/switch-to-configuration ${action} 2>&1
+timeout -k 10 ${options.timeoutSeconds} ${out}/bin/switch-to-configuration ${action} 2>&1
 rc=$?
 touch ${STATE_DIR}/${t}.activated
 exit $rc`;
-  const result = await session.run(script, { timeoutSeconds: options.timeoutSeconds });
+  // The host stops a hanging activation itself (exit code 124); this limit only covers a lost host.
+  const result = await session.run(script, { timeoutSeconds: options.timeoutSeconds + 30 });
   const marker = result.stdout.split('\n').find((l) => l.startsWith(GENERATION_MARKER));
   const output = result.stdout
     .split('\n')
@@ -141,6 +144,7 @@ exit $rc`;
     code: result.code,
     output: [output, result.stderr.trim()].filter(Boolean).join('\n'),
     generation: marker ? Number(marker.slice(GENERATION_MARKER.length)) : undefined,
+    timedOut: result.code === 124,
   };
 }
 

@@ -86,6 +86,8 @@ async function sendPaths(
         else reject(new Error(`nix-store --import on the host failed: ${stderr.trim().replace(/\s*\n\s*/g, ' | ') || `exit code ${code}`}`));
       });
     });
+    // A dead importer never drains the pipe: stop the exporter, or it waits for ever.
+    imported.catch(() => exported.kill());
     exported.stream.pipe(counter).pipe(channel);
     // The importer's complaint (a full disk, say) explains the exporter's broken pipe: it wins.
     const [importing, exporting] = await Promise.allSettled([imported, exported.done]);

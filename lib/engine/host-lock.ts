@@ -40,6 +40,8 @@ exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(`echo ${shellQuote
             'Let it finish and try again, or allow a longer wait (lockWaitSeconds).',
           ),
         );
+      } else if (code === null || code === undefined) {
+        reject(new DeployError('lock', host, `the connection was lost while taking the deploy lock (${session.lost ?? 'channel closed'}).`, 'Check the network to the host and deploy again.'));
       } else {
         reject(new DeployError('lock', host, `taking the deploy lock failed (exit code ${code}).`, 'Check that flock (util-linux) is installed on the host.'));
       }

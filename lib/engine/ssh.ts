@@ -187,7 +187,11 @@ function dial(
   return new Promise((resolve, reject) => {
     const client = new Client();
     client.once('ready', () => resolve({ client, hostKey: seen }));
-    client.once('error', (error: Error & { level?: string; code?: string }) => {
+    let failed = false;
+    // Stays attached: a client that failed (a handshake time-out, say) may still report the socket's end.
+    client.on('error', (error: Error & { level?: string; code?: string }) => {
+      if (failed) return;
+      failed = true;
       client.end();
       if (mismatch) {
         reject(

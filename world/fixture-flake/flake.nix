@@ -57,7 +57,7 @@
         extendModules = { specialArgs ? { }, ... }: nixosSystem name variant specialArgs;
       };
 
-      variants = [ "good" "fail-activation" "service-down" "slow-service" "break-ssh" "build-fail" "eval-error" ];
+      variants = [ "good" "fail-activation" "service-down" "slow-service" "slow-activation" "break-ssh" "build-fail" "eval-error" ];
       extraNames = settings.machines or [ ];
     in
     {

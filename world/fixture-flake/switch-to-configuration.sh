@@ -54,6 +54,9 @@ case "$variant" in
     record
     exit 0 ;;
   slow-service) delay=@slow@ ;;
+  slow-activation)
+    echo "starting the following units: fixture-setup.service (this variant hangs in activation on purpose)"
+    sleep @slow@ ;;
 esac
 
 echo "starting the following units: fixture-service.service"
