@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
+import { installProvider } from './provider-install';
 import { deployMany, DeployError, validateRequest, DeployRequest, evaluate, formatBytes, HostStatus, Json, ProgressEvent, rollback, SshTarget, status } from '../lib/engine';
 
 const USAGE = `usage: cdktf-nixos <command> [options]
@@ -9,6 +10,9 @@ commands:
   deploy     build a NixOS system and put it on one or many hosts
   status     show what a host runs (current and booted system, generations)
   rollback   switch a host back one generation, or to --generation N
+  provider install   bundle the Terraform provider \`nixos\` into a filesystem mirror and
+             write a Terraform CLI config for it: [--dir DIR] (.terraform-providers)
+             [--aws-mirror DIR] (the hashicorp/* mirror; $CDKTF_NIXOS_AWS_MIRROR or /opt/tf-plugins)
 
 one host:
   --host H --port P --user U --identity FILE --host-key "TYPE BASE64" --known-hosts FILE
@@ -42,6 +46,8 @@ const OPTIONS = {
   targets: { type: 'string' },
   concurrency: { type: 'string' },
   generation: { type: 'string' },
+  dir: { type: 'string' },
+  'aws-mirror': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -195,6 +201,13 @@ async function main(argv: string[]): Promise<number> {
     case 'rollback': {
       const report = await rollback(targetFrom(values), number(values.generation, 'generation'));
       printStatus(report);
+      return 0;
+    }
+    case 'provider': {
+      if (positionals[1] !== 'install') usageError(`unknown provider command "${positionals[1] ?? ''}"; use \`provider install\`.`);
+      const installed = await installProvider({ dir: values.dir, awsMirror: values['aws-mirror'] });
+      console.log(`installed ${installed.executable} (${Math.round(installed.bytes / 1024)} KiB)`);
+      console.log(`Terraform finds it (offline) with:\n  export TF_CLI_CONFIG_FILE=${installed.cliConfig}`);
       return 0;
     }
     default:

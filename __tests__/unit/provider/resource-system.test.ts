@@ -1,0 +1,62 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CtyDynamic, CtyObject, isUnknown, UNKNOWN } from '../../../providers/nixos/protocol/cty-types';
+import { hashKeys, systemResource, systemSchema } from '../../../providers/nixos/resource-system';
+import { canonical, toJson } from '../../../providers/nixos/values';
+
+const ctx = { signal: new AbortController().signal };
+
+function object(values: CtyObject): CtyObject {
+  const o: CtyObject = {};
+  for (const name of Object.keys(systemSchema.block.attributes!)) o[name] = null;
+  return { ...o, health_checks: [], keys: {}, ...values };
+}
+
+describe('nixos_system without hosts', () => {
+  it('plans the closure as known after apply when special args are unknown, without evaluating', async () => {
+    const proposed = object({ flake: '/nowhere#web', host: '10.0.0.1', special_args: new CtyDynamic(['object', { peer: 'string' }], { peer: UNKNOWN }) });
+    const { planned, diagnostics } = await systemResource.plan!({ prior: null, proposed, config: proposed, priorPrivate: Buffer.alloc(0) }, ctx);
+    expect(diagnostics).toEqual([]);
+    expect(isUnknown(planned!.closure_path)).toBe(true);
+    expect(isUnknown(planned!.drv_path)).toBe(true);
+    expect(isUnknown(planned!.generation)).toBe(true);
+    expect(planned!.keys_hash).toBeNull();
+  });
+
+  it('plans a store path as given; only a change of host replaces', async () => {
+    const storePath = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-x';
+    const prior = object({ id: 'a:22', store_path: storePath, host: 'a', closure_path: storePath, generation: 3, host_key_seen: 'ssh-ed25519 AAAA' });
+    const same = await systemResource.plan!({ prior, proposed: { ...prior }, config: prior, priorPrivate: Buffer.alloc(0) }, ctx);
+    expect(canonical(same.planned!)).toBe(canonical(prior));
+    expect(same.requiresReplace).toBeUndefined();
+    const moved = await systemResource.plan!({ prior, proposed: { ...prior, host: 'b' }, config: prior, priorPrivate: Buffer.alloc(0) }, ctx);
+    expect(moved.requiresReplace).toEqual([['host']]);
+    const ported = await systemResource.plan!({ prior, proposed: { ...prior, port: 2222 }, config: prior, priorPrivate: Buffer.alloc(0) }, ctx);
+    expect(ported.requiresReplace ?? []).toEqual([]);
+    expect(isUnknown(ported.planned!.generation)).toBe(true);
+  });
+
+  it('rejects a configuration with both flake and store_path, and keys without a source', async () => {
+    const config = object({ flake: '/x#y', store_path: '/nix/store/x', host: 'a', keys: { db: { file: null, command: null, dest_dir: null, user: null, group: null, permissions: null } } });
+    const diags = await systemResource.validate!(config, ctx);
+    expect(diags.map((d) => d.path)).toEqual([['flake'], ['keys', { key: 'db' }]]);
+  });
+
+  it('hashes keys without keeping their content, and the hash follows the content', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-nixos-keys-'));
+    const file = path.join(dir, 'secret');
+    fs.writeFileSync(file, 'hunter2');
+    const first = await hashKeys({ db: { file } });
+    expect(first).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await hashKeys({ db: { command: 'printf hunter2' } })).toBe(first);
+    fs.writeFileSync(file, 'hunter3');
+    expect(await hashKeys({ db: { file } })).not.toBe(first);
+    expect(await hashKeys({})).toBeNull();
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('turns dynamic values into JSON', () => {
+    expect(toJson(new CtyDynamic(['object', { a: 'number', b: ['tuple', ['string', 'bool']] }], { a: 3n, b: ['x', true] }))).toEqual({ a: 3, b: ['x', true] });
+  });
+});

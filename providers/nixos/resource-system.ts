@@ -1,0 +1,408 @@
+/**
+ * Resource `nixos_system`: one host running one NixOS system closure.
+ *
+ * - plan evaluates the configuration (through the engine's cache) and plans the
+ *   closure's out path; an unchanged closure plans no change.
+ * - apply deploys exactly the store path (and derivation) the plan recorded.
+ * - read asks the host what it runs, so a change made by hand shows as drift.
+ * - destroy only forgets the host: the machine keeps running its system.
+ */
+import { createHash } from 'node:crypto';
+import {
+  deploy,
+  DeployError,
+  DeployRequest,
+  evaluate,
+  HealthCheck,
+  HostStatus,
+  Json,
+  KeySpec,
+  SshTarget,
+  status,
+  SystemSource,
+} from '../../lib/engine';
+import { canonicalJson } from '../../lib/engine/evaluate';
+import { readKeyContent } from '../../lib/engine/keys';
+import { containsUnknown, CtyObject, CtyValue, isPlainObject, isUnknown, t, UNKNOWN } from './protocol/cty-types';
+import { Diagnostic, error, warning } from './protocol/diagnostics';
+import { ApplyResult, PlanResult, ResourceType } from './protocol/provider';
+import { Schema } from './protocol/schema';
+import { settings } from './settings';
+import { canonical, list, map, num, str, toJson } from './values';
+
+const ACTIONS = ['switch', 'boot', 'test', 'dry-activate'];
+
+export const systemSchema: Schema = {
+  version: 0,
+  block: {
+    description: 'A NixOS system deployed to one host over SSH. Destroying it only removes it from the state: the machine keeps running.',
+    attributes: {
+      id: { type: t.string, computed: true },
+      flake: { type: t.string, optional: true, description: 'PATH#NAME: nixosConfigurations.NAME of the flake at PATH.' },
+      store_path: { type: t.string, optional: true, description: 'A system built elsewhere (instead of flake).' },
+      special_args: { type: t.dynamic, optional: true, description: 'An object handed to the configuration as specialArgs.terraform.' },
+      host: { type: t.string, required: true, description: 'Address of the host. Changing it replaces the resource.' },
+      port: { type: t.number, optional: true, description: 'SSH port (22).' },
+      user: { type: t.string, optional: true, description: 'SSH user (the provider\'s ssh_user, or root).' },
+      private_key_file: { type: t.string, optional: true, description: 'Private key file on the deployer (the provider\'s, or the agent).' },
+      host_key: { type: t.string, optional: true, description: 'The host\'s public key, "TYPE BASE64". Default: the first key seen, then enforced.' },
+      action: { type: t.string, optional: true, description: 'switch (default), boot, test or dry-activate.' },
+      build_on: { type: t.string, optional: true, description: 'local (default) or target.' },
+      magic_rollback_seconds: { type: t.number, optional: true, description: 'A new SSH login must confirm within this time or the host reverts (30; 0 turns it off).' },
+      keep_generations: { type: t.number, optional: true, description: 'Generations kept on the host (10).' },
+      keys_hash: { type: t.string, computed: true, description: 'A sha256 over all keys (their content and placement). The content itself is never stored.' },
+      drv_path: { type: t.string, computed: true, description: 'The derivation of the system closure (null for a prebuilt store_path).' },
+      closure_path: { type: t.string, computed: true, description: 'The system closure the host runs.' },
+      generation: { type: t.number, computed: true, description: 'The system profile generation on the host.' },
+      host_key_seen: { type: t.string, computed: true, description: 'The host key the host presented.' },
+    },
+    blocks: {
+      health_checks: {
+        nesting: 'list',
+        block: {
+          description: 'A check after activation: a command on the host, or an HTTP request from the deployer. A failure rolls back.',
+          attributes: {
+            command: { type: t.string, optional: true },
+            http_url: { type: t.string, optional: true },
+            expect_status: { type: t.number, optional: true },
+            retries: { type: t.number, optional: true },
+            interval_seconds: { type: t.number, optional: true },
+            timeout_seconds: { type: t.number, optional: true },
+          },
+        },
+      },
+      keys: {
+        nesting: 'map',
+        block: {
+          description: 'A secret put on the host outside the Nix store. Its content is read on the deployer at apply time; only a hash is kept.',
+          attributes: {
+            file: { type: t.string, optional: true },
+            command: { type: t.string, optional: true },
+            dest_dir: { type: t.string, optional: true },
+            user: { type: t.string, optional: true },
+            group: { type: t.string, optional: true },
+            permissions: { type: t.string, optional: true },
+          },
+        },
+      },
+    },
+  },
+};
+
+const CONFIG_ATTRIBUTES = Object.entries(systemSchema.block.attributes!)
+  .filter(([, a]) => !a.computed)
+  .map(([n]) => n)
+  .concat(Object.keys(systemSchema.block.blocks!));
+
+/** The SSH target of a resource object, completed from the provider block. */
+export function targetOf(obj: CtyObject, hostKeyFallback?: string, connectTimeoutSeconds = 20): SshTarget {
+  return {
+    host: str(obj.host)!,
+    port: num(obj.port),
+    user: str(obj.user) ?? settings.sshUser,
+    privateKeyFile: str(obj.private_key_file) ?? settings.privateKeyFile,
+    ...(settings.agentSocket ? { agent: settings.agentSocket } : {}),
+    hostKey: str(obj.host_key) ?? hostKeyFallback,
+    knownHostsFile: settings.knownHostsFile,
+    connectTimeoutSeconds,
+  };
+}
+
+function keySpecs(obj: CtyObject): { [name: string]: KeySpec } {
+  const out: { [name: string]: KeySpec } = {};
+  for (const [name, k] of Object.entries(map(obj.keys))) {
+    out[name] = {
+      file: str(k.file),
+      command: str(k.command),
+      destDir: str(k.dest_dir),
+      user: str(k.user),
+      group: str(k.group),
+      permissions: str(k.permissions),
+    };
+  }
+  return out;
+}
+
+/**
+ * One hash over all keys: each key's placement and the sha256 of its content, read
+ * on the deployer now. Null when there are no keys.
+ */
+export async function hashKeys(keys: { [name: string]: KeySpec }, host?: string): Promise<string | null> {
+  const names = Object.keys(keys).sort();
+  if (names.length === 0) return null;
+  const entries: Json[] = [];
+  for (const name of names) {
+    const spec = keys[name];
+    const content = await readKeyContent(name, spec, host);
+    entries.push({
+      name,
+      destDir: spec.destDir ?? null,
+      user: spec.user ?? null,
+      group: spec.group ?? null,
+      permissions: spec.permissions ?? null,
+      content: createHash('sha256').update(content).digest('hex'),
+    });
+  }
+  return `sha256:${createHash('sha256').update(canonicalJson(entries)).digest('hex')}`;
+}
+
+function healthChecks(obj: CtyObject): HealthCheck[] {
+  return list(obj.health_checks).map((c) => {
+    const common = { retries: num(c.retries), intervalSeconds: num(c.interval_seconds), timeoutSeconds: num(c.timeout_seconds) };
+    const command = str(c.command);
+    if (command !== undefined) return { command, ...common };
+    return { http: { url: str(c.http_url)!, expectStatus: num(c.expect_status) }, ...common };
+  });
+}
+
+function specialArgsOf(value: CtyValue): { [key: string]: Json } | undefined {
+  if (value === null) return undefined;
+  const json = toJson(value, ['special_args']);
+  if (json === null) return undefined;
+  if (typeof json !== 'object' || Array.isArray(json)) throw new Error('special_args must be an object');
+  return json;
+}
+
+function cacheDir(): string | undefined {
+  return settings.evalCacheDir;
+}
+
+function messageOf(thrown: unknown): string {
+  return thrown instanceof Error ? thrown.message : String(thrown);
+}
+
+/** Checks what can be checked without touching any host. */
+function validateConfig(config: CtyObject): Diagnostic[] {
+  const diags: Diagnostic[] = [];
+  const known = (v: CtyValue) => !isUnknown(v);
+  if (known(config.flake) && known(config.store_path) && (config.flake === null) === (config.store_path === null)) {
+    diags.push(error('Give exactly one of flake or store_path', 'flake is PATH#NAME of a nixosConfiguration; store_path a system built elsewhere.', ['flake']));
+  }
+  if (typeof config.action === 'string' && !ACTIONS.includes(config.action)) {
+    diags.push(error(`Unknown action "${config.action}"`, `Use one of ${ACTIONS.join(', ')}.`, ['action']));
+  }
+  if (typeof config.build_on === 'string' && !['local', 'target'].includes(config.build_on)) {
+    diags.push(error(`Unknown build_on "${config.build_on}"`, 'Use local or target.', ['build_on']));
+  }
+  const args = config.special_args;
+  if (args !== null && !containsUnknown(args)) {
+    try {
+      specialArgsOf(args);
+    } catch (e) {
+      diags.push(error('special_args must be an object', messageOf(e), ['special_args']));
+    }
+  }
+  if (isPlainObject(config.keys)) {
+    for (const [name, k] of Object.entries(config.keys)) {
+      if (!isPlainObject(k) || containsUnknown(k)) continue;
+      if ((k.file === null) === (k.command === null)) {
+        diags.push(error(`Key "${name}" needs exactly one of file or command`, 'The content is read on the deployer at apply time and never stored.', ['keys', { key: name }]));
+      }
+    }
+  }
+  if (Array.isArray(config.health_checks)) {
+    config.health_checks.forEach((c, i) => {
+      if (!isPlainObject(c) || containsUnknown(c)) return;
+      if ((c.command === null) === (c.http_url === null)) {
+        diags.push(error('A health check needs exactly one of command or http_url', undefined, ['health_checks', i]));
+      }
+    });
+  }
+  return diags;
+}
+
+/** The store path the host runs for this action: the profile's for boot, else the active one. */
+function runningSystem(st: HostStatus, action: string): string | undefined {
+  if (action === 'boot') return st.generations.find((g) => g.current)?.system ?? st.currentSystem;
+  return st.currentSystem;
+}
+
+function sameConfig(a: CtyObject, b: CtyObject): boolean {
+  return CONFIG_ATTRIBUTES.every((n) => canonical(a[n]) === canonical(b[n]));
+}
+
+export const systemResource: ResourceType = {
+  schema: systemSchema,
+
+  validate(config) {
+    return validateConfig(config);
+  },
+
+  async plan({ prior, proposed }): Promise<PlanResult> {
+    if (proposed === null) return { planned: null }; // destroy: the host is left as it is
+    const diagnostics = validateConfig(proposed);
+    if (diagnostics.some((d) => d.severity === 'error')) return { planned: null, diagnostics };
+    const planned: CtyObject = { ...proposed };
+    const host = typeof proposed.host === 'string' ? proposed.host : undefined;
+
+    // The closure: from the store path, or evaluated from the flake when its inputs are known.
+    const { flake, store_path: storePath, special_args: args } = proposed;
+    if (isUnknown(storePath) || (storePath === null && (isUnknown(flake) || containsUnknown(args)))) {
+      planned.closure_path = UNKNOWN;
+      planned.drv_path = UNKNOWN;
+    } else if (typeof storePath === 'string') {
+      planned.closure_path = storePath;
+      planned.drv_path = null;
+    } else {
+      try {
+        const evaluation = await evaluate({ flake: flake as string, specialArgs: specialArgsOf(args) }, cacheDir(), host);
+        planned.closure_path = evaluation.outPath;
+        planned.drv_path = evaluation.drvPath ?? null;
+      } catch (e) {
+        return { planned: null, diagnostics: [error('Evaluating the NixOS configuration failed', messageOf(e), ['flake'])] };
+      }
+    }
+
+    // Keys: a hash of their content now, so that a changed secret plans an update.
+    if (containsUnknown(proposed.keys)) {
+      planned.keys_hash = UNKNOWN;
+    } else {
+      try {
+        planned.keys_hash = await hashKeys(keySpecs(proposed), host);
+      } catch (e) {
+        return { planned: null, diagnostics: [error('Reading a key on the deployer failed', messageOf(e), ['keys'])] };
+      }
+    }
+
+    const replacing = prior !== null && canonical(prior.host) !== canonical(proposed.host);
+    const pinned = typeof proposed.host_key === 'string' ? proposed.host_key : undefined;
+    if (prior === null || replacing) {
+      planned.id = UNKNOWN;
+      planned.generation = UNKNOWN;
+      planned.host_key_seen = pinned ?? UNKNOWN;
+      return { planned, requiresReplace: replacing ? [['host']] : [], diagnostics };
+    }
+    planned.id = prior.id;
+    planned.host_key_seen = pinned ?? (isUnknown(proposed.host_key) ? UNKNOWN : prior.host_key_seen);
+    const unchanged =
+      sameConfig(prior, proposed) &&
+      canonical(prior.closure_path) === canonical(planned.closure_path) &&
+      canonical(prior.drv_path) === canonical(planned.drv_path) &&
+      canonical(prior.keys_hash) === canonical(planned.keys_hash);
+    planned.generation = unchanged ? prior.generation : UNKNOWN;
+    if (unchanged) planned.host_key_seen = prior.host_key_seen;
+    return { planned, diagnostics };
+  },
+
+  async apply({ prior, planned }, ctx): Promise<ApplyResult> {
+    if (planned === null) return { newState: null }; // destroyed: forgotten, the machine keeps running
+    const host = str(planned.host)!;
+    const hostKeyFallback = prior && canonical(prior.host) === canonical(planned.host) ? str(prior.host_key_seen) : undefined;
+    const target = targetOf(planned, hostKeyFallback);
+    const keys = keySpecs(planned);
+    let keysHash: string | null;
+    try {
+      keysHash = await hashKeys(keys, host);
+    } catch (e) {
+      return failed(prior, planned, target, [error('Reading a key on the deployer failed', messageOf(e), ['keys'])]);
+    }
+    if (!isUnknown(planned.keys_hash) && planned.keys_hash !== keysHash) {
+      return failed(prior, planned, target, [
+        error('A key changed between plan and apply', 'The content of a key is not what the plan saw. Nothing was deployed; plan again.', ['keys']),
+      ]);
+    }
+    // Deploy what the plan recorded; only a closure unknown at plan time is evaluated now.
+    const system: SystemSource =
+      typeof planned.closure_path === 'string'
+        ? { storePath: planned.closure_path, ...(typeof planned.drv_path === 'string' ? { drvPath: planned.drv_path } : {}) }
+        : { flake: str(planned.flake)!, specialArgs: specialArgsOf(planned.special_args) };
+    const rollbackSeconds = num(planned.magic_rollback_seconds);
+    const request: DeployRequest = {
+      target,
+      system,
+      action: (str(planned.action) ?? 'switch') as DeployRequest['action'],
+      buildOn: (str(planned.build_on) ?? 'local') as 'local' | 'target',
+      keys,
+      healthChecks: healthChecks(planned),
+      ...(rollbackSeconds === undefined ? {} : { magicRollback: rollbackSeconds === 0 ? false : { timeoutSeconds: rollbackSeconds } }),
+      keepGenerations: num(planned.keep_generations),
+    };
+    try {
+      const result = await deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
+      const port = num(planned.port) ?? 22;
+      return {
+        newState: {
+          ...planned,
+          id: typeof planned.id === 'string' ? planned.id : `${host}:${port}`,
+          closure_path: result.outPath,
+          drv_path: typeof planned.drv_path === 'string' || planned.drv_path === null ? planned.drv_path : (result.drvPath ?? null),
+          keys_hash: keysHash,
+          generation: result.generation ?? null,
+          host_key_seen: typeof planned.host_key_seen === 'string' ? planned.host_key_seen : result.hostKey,
+        },
+      };
+    } catch (e) {
+      const summary = e instanceof DeployError ? `Deploying to ${host} failed` : `Deploying to ${host} failed unexpectedly`;
+      return failed(prior, planned, target, [error(summary, messageOf(e))]);
+    }
+  },
+
+  async read({ current }) {
+    const action = str(current.action) ?? 'switch';
+    let st: HostStatus;
+    try {
+      st = await status(targetOf(current, str(current.host_key_seen), 10));
+    } catch (e) {
+      return {
+        newState: current,
+        diagnostics: [warning(`Cannot read what ${str(current.host)} runs; keeping the stored state`, messageOf(e))],
+      };
+    }
+    if (action === 'dry-activate') return { newState: current };
+    const running = runningSystem(st, action) ?? null;
+    if (running !== current.closure_path) {
+      // Changed outside Terraform: report what the host really runs, so the plan shows it.
+      return { newState: { ...current, closure_path: running, drv_path: null, generation: st.generation ?? null } };
+    }
+    return { newState: { ...current, generation: st.generation ?? current.generation } };
+  },
+
+  async importState(id) {
+    const match = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(id.trim());
+    if (!match) {
+      return { imported: [], diagnostics: [error('Cannot read the import address', `Write it as HOST, HOST:PORT or USER@HOST:PORT, not "${id}".`)] };
+    }
+    const [, user, rawHost, port] = match;
+    const host = rawHost.replace(/^\[(.*)\]$/, '$1');
+    const state: CtyObject = {};
+    for (const name of Object.keys(systemSchema.block.attributes!)) state[name] = null;
+    Object.assign(state, { health_checks: [], keys: {}, host, port: port ? Number(port) : null, user: user ?? null });
+    let st: HostStatus;
+    try {
+      st = await status(targetOf(state, undefined, 10));
+    } catch (e) {
+      return { imported: [], diagnostics: [error(`Cannot reach ${host} to import it`, messageOf(e))] };
+    }
+    if (!st.currentSystem) {
+      return { imported: [], diagnostics: [error(`${host} runs no NixOS system`, 'There is no /run/current-system to adopt; create the resource instead.')] };
+    }
+    Object.assign(state, {
+      id: `${host}:${port ?? 22}`,
+      closure_path: st.currentSystem,
+      generation: st.generation ?? null,
+      host_key_seen: st.hostKey,
+    });
+    return { imported: [{ state }] };
+  },
+};
+
+/**
+ * The state after a failed apply: no object after a failed create, otherwise the prior
+ * object with what the host really runs (it was rolled back, or never changed).
+ */
+async function failed(prior: CtyObject | null, planned: CtyObject, target: SshTarget, diagnostics: Diagnostic[]): Promise<ApplyResult> {
+  if (prior === null) return { newState: null, diagnostics };
+  const state: CtyObject = { ...prior };
+  try {
+    const st = await status({ ...target, connectTimeoutSeconds: 10 });
+    const running = runningSystem(st, str(prior.action) ?? 'switch');
+    if (running && running !== prior.closure_path) {
+      state.closure_path = running;
+      state.drv_path = running === planned.closure_path && typeof planned.drv_path === 'string' ? planned.drv_path : null;
+    }
+    state.generation = st.generation ?? prior.generation;
+  } catch (e) {
+    diagnostics.push(warning('Cannot check what the host runs after the failure; keeping the prior state', messageOf(e)));
+  }
+  return { newState: state, diagnostics };
+}
