@@ -11,8 +11,10 @@ import { installProvider, Installed } from '../../bin/provider-install';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, generations, tempDir, waitForService } from '../support/world';
 
-const WORLD_DIR = '/var/lib/cdktf-nixos-world/test-provider';
+// CDKTF_NIXOS_TEST_WORLD_ROOT keeps concurrent runs (two checkouts) out of each other's hosts.
+const WORLD_DIR = `${process.env.CDKTF_NIXOS_TEST_WORLD_ROOT ?? '/var/lib/cdktf-nixos-world'}/test-provider`;
 const SECRET = 'correct-horse-battery-staple-4711';
+const WO_SECRET = 'write-only-tuna-fish-8152';
 
 interface Run {
   status: number | null;
@@ -30,6 +32,7 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
   let installed: Installed;
   let env: NodeJS.ProcessEnv;
   const closures: { [version: string]: string } = {};
+  let wo = { text: WO_SECRET, version: 1 };
 
   beforeAll(async () => {
     world = await World.open(WORLD_DIR);
@@ -65,6 +68,7 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
       `  magic_rollback_seconds = 10`,
       options.healthCheck ? `  health_checks {\n    command = ${JSON.stringify(options.healthCheck)}\n    retries = 1\n  }` : '',
       options.key ? `  keys "db" {\n    file = ${JSON.stringify(path.join(work, 'secret'))}\n    permissions = "0400"\n  }` : '',
+      options.key ? `  keys "api" {\n    text_wo = var.api_secret\n    text_wo_version = ${wo.version}\n  }` : '',
     ].filter(Boolean);
     const parts = [
       `terraform {\n  required_providers {\n    nixos = { source = "cdktf-nixos/nixos" }\n  }\n}`,
@@ -80,13 +84,15 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
           `  special_args = {\n    peer = terraform_data.peer.id\n    replicas = 2\n  }\n}`,
       );
     }
+    // The write-only text comes from an ephemeral variable (TF_VAR_api_secret): a literal would sit in the configuration.
+    if (options.key) parts.push(`variable "api_secret" {\n  type      = string\n  ephemeral = true\n}`);
     if (options.extra) parts.push(options.extra);
     fs.writeFileSync(path.join(stack, 'main.tf'), parts.join('\n\n') + '\n');
   }
 
   function terraform(args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd = stack): Run {
     const started = Date.now();
-    const r: SpawnSyncReturns<string> = spawnSync('terraform', args, { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 300_000 });
+    const r: SpawnSyncReturns<string> = spawnSync('terraform', args, { cwd, env: { ...env, TF_VAR_api_secret: wo.text, ...extraEnv }, encoding: 'utf8', timeout: 300_000 });
     return { status: r.status, out: `${r.stdout}\n${r.stderr}`, ms: Date.now() - started };
   }
   const plan = (...extra: string[]) => terraform(['plan', '-no-color', '-input=false', ...extra]);
@@ -210,12 +216,17 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
     const p = terraform(['plan', '-no-color', '-input=false', '-out=tfplan'], { TF_LOG: 'trace', TF_LOG_PATH: logFile });
     expect(p.status).toBe(0);
     expect(p.out).toContain('keys_hash');
+    expect(p.out).toContain('(write-only attribute)');
     const shown = terraform(['show', '-json', 'tfplan']);
     expect(shown.status).toBe(0);
     const a = terraform(['apply', '-auto-approve', '-no-color', '-input=false', 'tfplan'], { TF_LOG: 'trace', TF_LOG_PATH: logFile });
     expect(a.status).toBe(0);
     expect((await world.exec(host.name, 'cat /run/keys/db')).stdout.trim()).toBe(SECRET);
+    // The write-only text reached the host, through the apply's config only.
+    expect((await world.exec(host.name, 'cat /run/keys/api')).stdout).toBe(WO_SECRET);
     expect(stateOf('nixos_system.a')!.keys_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const keysInState = stateOf('nixos_system.a')!.keys as { api: { text_wo: unknown; text_wo_version: number } };
+    expect(keysInState.api).toMatchObject({ text_wo: null, text_wo_version: 1 });
 
     expect(plan('-detailed-exitcode').status).toBe(0);
     // A changed secret plans an update.
@@ -226,10 +237,28 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
     expect(apply().status).toBe(0);
     expect((await world.exec(host.name, 'cat /run/keys/db')).stdout.trim()).toBe(`${SECRET}-rotated`);
 
-    const files = [path.join(stack, 'terraform.tfstate'), path.join(stack, 'terraform.tfstate.backup'), path.join(stack, 'tfplan'), logFile].filter((f) => fs.existsSync(f));
-    expect(files.length).toBe(4);
-    for (const file of files) expect(fs.readFileSync(file).includes(SECRET)).toBe(false);
-    expect(shown.out.includes(SECRET)).toBe(false);
+    // A new write-only text with a new version plans an update and reaches the host.
+    wo = { text: `${WO_SECRET}-rotated`, version: 2 };
+    writeConfig({ key: true });
+    const rotated = terraform(['plan', '-detailed-exitcode', '-no-color', '-input=false', '-out=tfplan2'], { TF_LOG: 'trace', TF_LOG_PATH: logFile });
+    expect(rotated.status).toBe(2);
+    expect(rotated.out).toMatch(/~ text_wo_version\s+= 1 -> 2/);
+    const shown2 = terraform(['show', '-json', 'tfplan2']);
+    expect(terraform(['apply', '-auto-approve', '-no-color', '-input=false', 'tfplan2'], { TF_LOG: 'trace', TF_LOG_PATH: logFile }).status).toBe(0);
+    expect((await world.exec(host.name, 'cat /run/keys/api')).stdout).toBe(`${WO_SECRET}-rotated`);
+    expect(plan('-detailed-exitcode').status).toBe(0);
+    const shownState = terraform(['show', '-json']);
+    expect(shownState.status).toBe(0);
+
+    const files = [path.join(stack, 'terraform.tfstate'), path.join(stack, 'terraform.tfstate.backup'), path.join(stack, 'tfplan'), path.join(stack, 'tfplan2'), logFile].filter((f) => fs.existsSync(f));
+    expect(files.length).toBe(5);
+    for (const file of files) {
+      const bytes = fs.readFileSync(file);
+      for (const secret of [SECRET, WO_SECRET]) expect(bytes.includes(secret)).toBe(false);
+    }
+    for (const text of [shown.out, shown2.out, shownState.out, p.out, a.out, rotated.out]) {
+      for (const secret of [SECRET, WO_SECRET]) expect(text.includes(secret)).toBe(false);
+    }
     expect(fs.statSync(logFile).size).toBeGreaterThan(10_000);
   });
 

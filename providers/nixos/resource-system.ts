@@ -50,6 +50,10 @@ export const systemSchema: Schema = {
       build_on: { type: t.string, optional: true, description: 'local (default) or target.' },
       magic_rollback_seconds: { type: t.number, optional: true, description: 'A new SSH login must confirm within this time or the host reverts (30; 0 turns it off).' },
       keep_generations: { type: t.number, optional: true, description: 'Generations kept on the host (10).' },
+      substitute_on_target: { type: t.bool, optional: true, description: 'Let the host fetch what it can from its own substituters first (false).' },
+      connect_timeout_seconds: { type: t.number, optional: true, description: 'SSH connection timeout (20 for deploys, 10 for reads).' },
+      activation_timeout_seconds: { type: t.number, optional: true, description: 'How long switch-to-configuration may run (600).' },
+      lock_wait_seconds: { type: t.number, optional: true, description: 'How long to wait for another deployer\'s lock on the host (0).' },
       keys_hash: { type: t.string, computed: true, description: 'A sha256 over all keys (their content and placement). The content itself is never stored.' },
       drv_path: { type: t.string, computed: true, description: 'The derivation of the system closure (null for a prebuilt store_path).' },
       closure_path: { type: t.string, computed: true, description: 'The system closure the host runs.' },
@@ -57,6 +61,31 @@ export const systemSchema: Schema = {
       host_key_seen: { type: t.string, computed: true, description: 'The host key the host presented.' },
     },
     blocks: {
+      bastion: {
+        nesting: 'single',
+        block: {
+          description: 'A jump host the SSH connection goes through. Its credentials default to the provider block\'s.',
+          attributes: {
+            host: { type: t.string, required: true },
+            port: { type: t.number, optional: true, description: 'SSH port (22).' },
+            user: { type: t.string, optional: true, description: 'SSH user (the provider\'s ssh_user, or root).' },
+            private_key_file: { type: t.string, optional: true },
+            host_key: { type: t.string, optional: true, description: 'The jump host\'s public key, "TYPE BASE64". Default: the first key seen, then enforced.' },
+          },
+        },
+      },
+      binary_cache: {
+        nesting: 'single',
+        block: {
+          description: 'A binary cache the closure is pushed to once (signed), and the host substitutes from.',
+          attributes: {
+            uri: { type: t.string, required: true, description: 'Store URI the deployer writes to: file://, http(s)://, s3://.' },
+            substituter_uri: { type: t.string, optional: true, description: 'The URI the host reads from (uri).' },
+            public_key: { type: t.string, required: true, description: 'NAME:BASE64, trusted by the host for this cache.' },
+            secret_key_file: { type: t.string, required: true, description: 'The signing key, a file on the deployer.' },
+          },
+        },
+      },
       health_checks: {
         nesting: 'list',
         block: {
@@ -78,6 +107,13 @@ export const systemSchema: Schema = {
           attributes: {
             file: { type: t.string, optional: true },
             command: { type: t.string, optional: true },
+            text_wo: {
+              type: t.string,
+              optional: true,
+              writeOnly: true,
+              description: 'The content itself, write-only: Terraform never stores it in plan or state. Change text_wo_version to deploy a new text.',
+            },
+            text_wo_version: { type: t.number, optional: true, description: 'A version of text_wo; changing it plans an update.' },
             dest_dir: { type: t.string, optional: true },
             user: { type: t.string, optional: true },
             group: { type: t.string, optional: true },
@@ -95,7 +131,8 @@ const CONFIG_ATTRIBUTES = Object.entries(systemSchema.block.attributes!)
   .concat(Object.keys(systemSchema.block.blocks!));
 
 /** The SSH target of a resource object, completed from the provider block. */
-export function targetOf(obj: CtyObject, hostKeyFallback?: string, connectTimeoutSeconds = 20): SshTarget {
+export function targetOf(obj: CtyObject, hostKeyFallback?: string, defaultConnectTimeoutSeconds = 20): SshTarget {
+  const bastion = isPlainObject(obj.bastion) ? obj.bastion : null;
   return {
     host: str(obj.host)!,
     port: num(obj.port),
@@ -103,17 +140,84 @@ export function targetOf(obj: CtyObject, hostKeyFallback?: string, connectTimeou
     privateKeyFile: str(obj.private_key_file) ?? settings.privateKeyFile,
     ...(settings.agentSocket ? { agent: settings.agentSocket } : {}),
     hostKey: str(obj.host_key) ?? hostKeyFallback,
+    ...(bastion
+      ? {
+          bastion: {
+            host: str(bastion.host)!,
+            port: num(bastion.port),
+            user: str(bastion.user) ?? settings.sshUser,
+            privateKeyFile: str(bastion.private_key_file) ?? settings.privateKeyFile,
+            ...(settings.agentSocket ? { agent: settings.agentSocket } : {}),
+            hostKey: str(bastion.host_key),
+          },
+        }
+      : {}),
     knownHostsFile: settings.knownHostsFile,
-    connectTimeoutSeconds,
+    connectTimeoutSeconds: num(obj.connect_timeout_seconds) ?? defaultConnectTimeoutSeconds,
   };
 }
 
-function keySpecs(obj: CtyObject): { [name: string]: KeySpec } {
-  const out: { [name: string]: KeySpec } = {};
+/**
+ * The engine request for a planned object. `config` is the configuration as Terraform
+ * sent it with the apply: the only place write-only values (keys' text_wo) exist.
+ */
+export function deployRequestOf(planned: CtyObject, config: CtyObject | null, hostKeyFallback?: string): DeployRequest {
+  const system: SystemSource =
+    typeof planned.closure_path === 'string'
+      ? { storePath: planned.closure_path, ...(typeof planned.drv_path === 'string' ? { drvPath: planned.drv_path } : {}) }
+      : { flake: str(planned.flake)!, specialArgs: specialArgsOf(planned.special_args) };
+  const rollbackSeconds = num(planned.magic_rollback_seconds);
+  const cache = isPlainObject(planned.binary_cache) ? planned.binary_cache : null;
+  const optional = <T>(name: string, value: T | undefined) => (value === undefined ? {} : { [name]: value });
+  return {
+    target: targetOf(planned, hostKeyFallback),
+    system,
+    action: (str(planned.action) ?? 'switch') as DeployRequest['action'],
+    buildOn: (str(planned.build_on) ?? 'local') as 'local' | 'target',
+    keys: engineKeys(keySpecs(planned, config)),
+    healthChecks: healthChecks(planned),
+    ...(rollbackSeconds === undefined ? {} : { magicRollback: rollbackSeconds === 0 ? false : { timeoutSeconds: rollbackSeconds } }),
+    keepGenerations: num(planned.keep_generations),
+    ...optional('substituteOnTarget', typeof planned.substitute_on_target === 'boolean' ? planned.substitute_on_target : undefined),
+    ...(cache
+      ? {
+          binaryCache: {
+            uri: str(cache.uri)!,
+            ...optional('substituterUri', str(cache.substituter_uri)),
+            publicKey: str(cache.public_key)!,
+            secretKeyFile: str(cache.secret_key_file)!,
+          },
+        }
+      : {}),
+    ...optional('activationTimeoutSeconds', num(planned.activation_timeout_seconds)),
+    ...optional('lockWaitSeconds', num(planned.lock_wait_seconds)),
+  };
+}
+
+/**
+ * A key as planned: the engine's KeySpec, and for a key given as write-only text, the
+ * text's version instead of its content (the text is in neither plan nor state).
+ */
+export interface PlannedKey extends KeySpec {
+  writeOnlyVersion?: number | null;
+}
+
+/**
+ * The keys of an object. A key with neither file nor command takes its text from
+ * `text_wo` in `config` (write-only: only Terraform's configuration carries it).
+ */
+export function keySpecs(obj: CtyObject, config: CtyObject | null = null): { [name: string]: PlannedKey } {
+  const out: { [name: string]: PlannedKey } = {};
+  const configured = config && isPlainObject(config.keys) ? config.keys : {};
   for (const [name, k] of Object.entries(map(obj.keys))) {
+    const file = str(k.file);
+    const command = str(k.command);
+    const wo = (configured[name] as CtyObject | undefined)?.text_wo;
     out[name] = {
-      file: str(k.file),
-      command: str(k.command),
+      ...(file !== undefined ? { file } : {}),
+      ...(command !== undefined ? { command } : {}),
+      ...(typeof wo === 'string' ? { text: wo } : {}),
+      ...(file === undefined && command === undefined ? { writeOnlyVersion: num(k.text_wo_version) ?? null } : {}),
       destDir: str(k.dest_dir),
       user: str(k.user),
       group: str(k.group),
@@ -123,25 +227,40 @@ function keySpecs(obj: CtyObject): { [name: string]: KeySpec } {
   return out;
 }
 
+/** The keys as the engine takes them. */
+function engineKeys(keys: { [name: string]: PlannedKey }): { [name: string]: KeySpec } {
+  const out: { [name: string]: KeySpec } = {};
+  for (const [name, { writeOnlyVersion, ...spec }] of Object.entries(keys)) {
+    void writeOnlyVersion;
+    out[name] = spec;
+  }
+  return out;
+}
+
 /**
  * One hash over all keys: each key's placement and the sha256 of its content, read
- * on the deployer now. Null when there are no keys.
+ * on the deployer now; for write-only text, its text_wo_version instead (the text
+ * itself may only reach the host). Null when there are no keys.
  */
-export async function hashKeys(keys: { [name: string]: KeySpec }, host?: string): Promise<string | null> {
+export async function hashKeys(keys: { [name: string]: PlannedKey }, host?: string): Promise<string | null> {
   const names = Object.keys(keys).sort();
   if (names.length === 0) return null;
   const entries: Json[] = [];
   for (const name of names) {
     const spec = keys[name];
-    const content = await readKeyContent(name, spec, host);
-    entries.push({
+    const placement = {
       name,
       destDir: spec.destDir ?? null,
       user: spec.user ?? null,
       group: spec.group ?? null,
       permissions: spec.permissions ?? null,
-      content: createHash('sha256').update(content).digest('hex'),
-    });
+    };
+    if (spec.writeOnlyVersion !== undefined) {
+      entries.push({ ...placement, writeOnlyVersion: spec.writeOnlyVersion });
+      continue;
+    }
+    const content = await readKeyContent(name, spec, host);
+    entries.push({ ...placement, content: createHash('sha256').update(content).digest('hex') });
   }
   return `sha256:${createHash('sha256').update(canonicalJson(entries)).digest('hex')}`;
 }
@@ -195,8 +314,13 @@ function validateConfig(config: CtyObject): Diagnostic[] {
   if (isPlainObject(config.keys)) {
     for (const [name, k] of Object.entries(config.keys)) {
       if (!isPlainObject(k) || containsUnknown(k)) continue;
-      if ((k.file === null) === (k.command === null)) {
-        diags.push(error(`Key "${name}" needs exactly one of file or command`, 'The content is read on the deployer at apply time and never stored.', ['keys', { key: name }]));
+      if ([k.file, k.command, k.text_wo].filter((v) => v !== null && v !== undefined).length !== 1) {
+        diags.push(
+          error(`Key "${name}" needs exactly one of file, command or text_wo`, 'A file or command is read on the deployer at apply time; text_wo is write-only. The content is never stored.', ['keys', { key: name }]),
+        );
+      }
+      if ((k.text_wo ?? null) === null && (k.text_wo_version ?? null) !== null) {
+        diags.push(error(`Key "${name}" has text_wo_version without text_wo`, undefined, ['keys', { key: name }, 'text_wo_version']));
       }
     }
   }
@@ -228,9 +352,10 @@ export const systemResource: ResourceType = {
     return validateConfig(config);
   },
 
-  async plan({ prior, proposed }): Promise<PlanResult> {
+  async plan({ prior, proposed, config }): Promise<PlanResult> {
     if (proposed === null) return { planned: null }; // destroy: the host is left as it is
-    const diagnostics = validateConfig(proposed);
+    // Write-only values are only in config (Terraform nulls them elsewhere): validate that.
+    const diagnostics = validateConfig(config ?? proposed);
     if (diagnostics.some((d) => d.severity === 'error')) return { planned: null, diagnostics };
     const planned: CtyObject = { ...proposed };
     const host = typeof proposed.host === 'string' ? proposed.host : undefined;
@@ -284,12 +409,12 @@ export const systemResource: ResourceType = {
     return { planned, diagnostics };
   },
 
-  async apply({ prior, planned }, ctx): Promise<ApplyResult> {
+  async apply({ prior, planned, config }, ctx): Promise<ApplyResult> {
     if (planned === null) return { newState: null }; // destroyed: forgotten, the machine keeps running
     const host = str(planned.host)!;
     const hostKeyFallback = prior && canonical(prior.host) === canonical(planned.host) ? str(prior.host_key_seen) : undefined;
     const target = targetOf(planned, hostKeyFallback);
-    const keys = keySpecs(planned);
+    const keys = keySpecs(planned, config);
     let keysHash: string | null;
     try {
       keysHash = await hashKeys(keys, host);
@@ -302,21 +427,7 @@ export const systemResource: ResourceType = {
       ]);
     }
     // Deploy what the plan recorded; only a closure unknown at plan time is evaluated now.
-    const system: SystemSource =
-      typeof planned.closure_path === 'string'
-        ? { storePath: planned.closure_path, ...(typeof planned.drv_path === 'string' ? { drvPath: planned.drv_path } : {}) }
-        : { flake: str(planned.flake)!, specialArgs: specialArgsOf(planned.special_args) };
-    const rollbackSeconds = num(planned.magic_rollback_seconds);
-    const request: DeployRequest = {
-      target,
-      system,
-      action: (str(planned.action) ?? 'switch') as DeployRequest['action'],
-      buildOn: (str(planned.build_on) ?? 'local') as 'local' | 'target',
-      keys,
-      healthChecks: healthChecks(planned),
-      ...(rollbackSeconds === undefined ? {} : { magicRollback: rollbackSeconds === 0 ? false : { timeoutSeconds: rollbackSeconds } }),
-      keepGenerations: num(planned.keep_generations),
-    };
+    const request: DeployRequest = { ...deployRequestOf(planned, config, hostKeyFallback), keys: engineKeys(keys) };
     try {
       const result = await deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
       const port = num(planned.port) ?? 22;
@@ -366,7 +477,7 @@ export const systemResource: ResourceType = {
     const host = rawHost.replace(/^\[(.*)\]$/, '$1');
     const state: CtyObject = {};
     for (const name of Object.keys(systemSchema.block.attributes!)) state[name] = null;
-    Object.assign(state, { health_checks: [], keys: {}, host, port: port ? Number(port) : null, user: user ?? null });
+    Object.assign(state, { health_checks: [], keys: {}, bastion: null, binary_cache: null, host, port: port ? Number(port) : null, user: user ?? null });
     let st: HostStatus;
     try {
       st = await status(targetOf(state, undefined, 10));

@@ -2,7 +2,7 @@
  * Schemas as provider code declares them, their wire form
  * (tfplugin6.Schema), and the cty object type a schema implies.
  */
-import { CtyType, typeToJson } from './cty-types';
+import { CtyType, isPlainObject, typeToJson } from './cty-types';
 
 /** One attribute of a block. */
 export interface AttributeSchema {
@@ -95,4 +95,33 @@ function blockToProto(block: BlockSchema, version: number): object {
       max_items: nested.maxItems ?? 0,
     })),
   };
+}
+
+/** True when a block or any block nested in it has a write-only attribute. */
+export function hasWriteOnly(block: BlockSchema): boolean {
+  return (
+    Object.values(block.attributes ?? {}).some((a) => a.writeOnly) ||
+    Object.values(block.blocks ?? {}).some((nested) => hasWriteOnly(nested.block))
+  );
+}
+
+/**
+ * The value with every write-only attribute set to null, in nested blocks too.
+ * Terraform refuses a plan, new state or read result that carries a write-only value.
+ */
+export function nullWriteOnly<V>(block: BlockSchema, value: V): V {
+  if (!isPlainObject(value) || !hasWriteOnly(block)) return value;
+  const out: { [name: string]: unknown } = { ...value };
+  for (const [name, a] of Object.entries(block.attributes ?? {})) if (a.writeOnly && name in out) out[name] = null;
+  for (const [name, nested] of Object.entries(block.blocks ?? {})) {
+    const inner = out[name];
+    if (!hasWriteOnly(nested.block)) continue;
+    if (Array.isArray(inner)) out[name] = inner.map((v) => nullWriteOnly(nested.block, v));
+    else if (!isPlainObject(inner)) continue; // null or unknown
+    else if (nested.nesting === 'single' || nested.nesting === 'group') out[name] = nullWriteOnly(nested.block, inner);
+    else if (nested.nesting === 'map') {
+      out[name] = Object.fromEntries(Object.entries(inner).map(([k, v]) => [k, nullWriteOnly(nested.block, v)]));
+    }
+  }
+  return out as V;
 }

@@ -12,7 +12,7 @@ import { decodeJson } from './cty-json';
 import { CtyObject, CtyType, CtyValue, UNKNOWN, isPlainObject } from './cty-types';
 import { Diagnostic, diagnosticFromError, diagnosticsToProto, error, pathToProto } from './diagnostics';
 import { CallContext, PlanRequest, PlanResult, ProviderDefinition, ResourceType } from './provider';
-import { Schema, impliedType, schemaToProto } from './schema';
+import { Schema, impliedType, nullWriteOnly, schemaToProto } from './schema';
 
 /** tfplugin6.DynamicValue as proto-loader hands it over. */
 interface WireDynamicValue {
@@ -172,9 +172,9 @@ export function providerService(provider: ProviderDefinition, stop: StopSignal):
       if (!r.read || current === null) {
         return { new_state: req.current_state, private: req.private, diagnostics: [] };
       }
-      const result = await r.read({ current, private: req.private }, ctx);
+      const result = await r.read({ current: nullWriteOnly(r.schema.block, current), private: req.private }, ctx);
       return {
-        new_state: encodeDynamicValue(result.newState, type),
+        new_state: encodeDynamicValue(nullWriteOnly(r.schema.block, result.newState), type),
         private: result.private ?? req.private,
         diagnostics: diags(result.diagnostics),
       };
@@ -184,14 +184,15 @@ export function providerService(provider: ProviderDefinition, stop: StopSignal):
       const r = resource(req.type_name);
       const type = typeOf(r.schema);
       const request: PlanRequest = {
-        prior: asObjectOrNull(decodeDynamicValue(req.prior_state, type)),
-        proposed: asObjectOrNull(decodeDynamicValue(req.proposed_new_state, type)),
+        // Write-only values live only in config: plan and state never carry them.
+        prior: nullWriteOnly(r.schema.block, asObjectOrNull(decodeDynamicValue(req.prior_state, type))),
+        proposed: nullWriteOnly(r.schema.block, asObjectOrNull(decodeDynamicValue(req.proposed_new_state, type))),
         config: asObjectOrNull(decodeDynamicValue(req.config, type)),
         priorPrivate: req.prior_private,
       };
       const result = r.plan ? await r.plan(request, ctx) : defaultPlan(r.schema, request);
       return {
-        planned_state: encodeDynamicValue(result.planned, type),
+        planned_state: encodeDynamicValue(nullWriteOnly(r.schema.block, result.planned), type),
         requires_replace: (result.requiresReplace ?? []).map(pathToProto),
         planned_private: result.plannedPrivate ?? req.prior_private,
         diagnostics: diags(result.diagnostics),
@@ -203,15 +204,15 @@ export function providerService(provider: ProviderDefinition, stop: StopSignal):
       const type = typeOf(r.schema);
       const result = await r.apply(
         {
-          prior: asObjectOrNull(decodeDynamicValue(req.prior_state, type)),
-          planned: asObjectOrNull(decodeDynamicValue(req.planned_state, type)),
+          prior: nullWriteOnly(r.schema.block, asObjectOrNull(decodeDynamicValue(req.prior_state, type))),
+          planned: nullWriteOnly(r.schema.block, asObjectOrNull(decodeDynamicValue(req.planned_state, type))),
           config: asObjectOrNull(decodeDynamicValue(req.config, type)),
           plannedPrivate: req.planned_private,
         },
         ctx,
       );
       return {
-        new_state: encodeDynamicValue(result.newState, type),
+        new_state: encodeDynamicValue(nullWriteOnly(r.schema.block, result.newState), type),
         private: result.private ?? Buffer.alloc(0),
         diagnostics: diags(result.diagnostics),
       };
@@ -227,7 +228,7 @@ export function providerService(provider: ProviderDefinition, stop: StopSignal):
       return {
         imported_resources: result.imported.map((item) => ({
           type_name: req.type_name,
-          state: encodeDynamicValue(item.state, type),
+          state: encodeDynamicValue(nullWriteOnly(r.schema.block, item.state), type),
           private: item.private ?? Buffer.alloc(0),
         })),
         diagnostics: diags(result.diagnostics),
