@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
+import { generateCacheKey } from './cache-key';
 import { installProvider } from './provider-install';
 import { deployMany, DeployError, validateRequest, DeployRequest, evaluate, formatBytes, HostStatus, Json, ProgressEvent, rollback, SshTarget, status } from '../lib/engine';
 
@@ -13,6 +14,8 @@ commands:
   provider install   bundle the Terraform provider \`nixos\` into a filesystem mirror and
              write a Terraform CLI config for it: [--dir DIR] (.terraform-providers)
              [--aws-mirror DIR] (the hashicorp/* mirror; $CDKTF_NIXOS_AWS_MIRROR or /opt/tf-plugins)
+  cache-key generate --name NAME --out DIR   make a binary cache's signing key pair
+             (DIR/NAME.sec stays on the deployer; prints the public key for the configuration)
 
 one host:
   --host H --port P --user U --identity FILE --host-key "TYPE BASE64" --known-hosts FILE
@@ -48,6 +51,8 @@ const OPTIONS = {
   generation: { type: 'string' },
   dir: { type: 'string' },
   'aws-mirror': { type: 'string' },
+  name: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -208,6 +213,14 @@ async function main(argv: string[]): Promise<number> {
       const installed = await installProvider({ dir: values.dir, awsMirror: values['aws-mirror'] });
       console.log(`installed ${installed.executable} (${Math.round(installed.bytes / 1024)} KiB)`);
       console.log(`Terraform finds it (offline) with:\n  export TF_CLI_CONFIG_FILE=${installed.cliConfig}`);
+      return 0;
+    }
+    case 'cache-key': {
+      if (positionals[1] !== 'generate') usageError(`unknown cache-key command "${positionals[1] ?? ''}"; use \`cache-key generate --name NAME --out DIR\`.`);
+      if (!values.name || !values.out) usageError('cache-key generate needs --name NAME and --out DIR.');
+      const key = await generateCacheKey(values.name, values.out);
+      console.error(`${key.created ? 'created' : 'kept the existing'} ${key.secretKeyFile} (secret, stays here) and ${key.publicKeyFile}`);
+      console.log(key.publicKey);
       return 0;
     }
     default:

@@ -1,7 +1,7 @@
 import { World } from './world';
 
 const USAGE = `usage: npm run world -- up [N] [--netns] | down | list
-  up N      create hosts host1..hostN (replacing any of the same name)
+  up N      make sure hosts host1..hostN run (running ones of the current scripts are kept)
   down      remove every host of the world
   list      print the hosts as JSON`;
 
@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'up') {
     const count = Number(rest.find((a) => /^\d+$/.test(a)) ?? '2');
     const network = rest.includes('--netns') ? 'netns' : 'loopback';
-    for (let i = 1; i <= count; i++) await world.createHost({ name: `host${i}`, network });
+    for (let i = 1; i <= count; i++) await world.ensureHost({ name: `host${i}`, network });
   } else if (command === 'down') {
     await world.removeAll();
     return;

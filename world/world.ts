@@ -1,4 +1,5 @@
 import { spawn } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
@@ -55,6 +56,15 @@ export interface TestHost {
 interface HostRecord extends TestHost {
   readonly pid: number;
   readonly options: HostOptions;
+  /** A hash of the scripts the host was started with; hosts of older scripts are replaced. */
+  readonly scripts: string;
+}
+
+/** A hash of the scripts that make a host what it is. */
+function scriptsHash(): string {
+  const hash = createHash('sha256');
+  for (const file of ['host-init.sh', 'authorized-keys.sh']) hash.update(fs.readFileSync(path.join(SOURCE_DIR, file)));
+  return hash.digest('hex');
 }
 
 /**
@@ -86,6 +96,14 @@ export class World {
     return new World(dir);
   }
 
+  /**
+   * The world in `dir` as it is, creating nothing (for synth time): undefined when it was
+   * never set up.
+   */
+  static existing(dir: string = DEFAULT_WORLD_DIR): World | undefined {
+    return fs.existsSync(path.join(dir, 'client', 'id_ed25519.pub')) ? new World(dir) : undefined;
+  }
+
   /** Every host of this world that has a record. */
   hosts(): TestHost[] {
     return fs
@@ -104,7 +122,7 @@ export class World {
   /** The running host called `name`, or a new one if it is missing or stopped. */
   async ensureHost(options: HostOptions): Promise<TestHost> {
     const record = this.record(options.name);
-    if (record && fs.existsSync(`/proc/${record.pid}`)) return record;
+    if (record && record.scripts === scriptsHash() && fs.existsSync(`/proc/${record.pid}`)) return record;
     return this.createHost(options);
   }
 
@@ -141,6 +159,7 @@ export class World {
       netns: placement.netns,
       pid,
       options,
+      scripts: scriptsHash(),
     };
     fs.writeFileSync(this.recordFile(options.name), JSON.stringify(record, null, 2));
     await waitForSshd(record);

@@ -1,0 +1,5 @@
+export * from './provider';
+export * from './nixos-system';
+export * from './nix-binary-cache';
+export * from './nixos-ec2-machine';
+export * from './machines';

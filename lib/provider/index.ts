@@ -1,0 +1,3 @@
+export * from './nixos-provider';
+export * from './system-resource';
+export * from './closure-data-source';
