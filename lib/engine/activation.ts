@@ -20,6 +20,8 @@ export interface Previous {
 /** One activation's identity on the host, naming its marker files. */
 export interface Activation {
   readonly token: string;
+  readonly action: Action;
+  readonly outPath: string;
   readonly previous: Previous;
 }
 
@@ -52,9 +54,13 @@ export function generationOf(link: string): number | undefined {
 }
 
 /** A fresh activation token. */
-export function newActivation(previous: Previous): Activation {
-  return { token: randomBytes(8).toString('hex'), previous };
+export function newActivation(action: Action, outPath: string, previous: Previous): Activation {
+  return { token: randomBytes(8).toString('hex'), action, outPath, previous };
 }
+
+/** boot changed nothing that runs: only the boot entry goes back to the restored profile. */
+const BOOT_ONLY = `if [ -e "$P" ]; then exec "$P/bin/switch-to-configuration" boot; fi
+exit 0`;
 
 /**
  * The script that puts the previous system back: it restores the profile (dropping the
@@ -70,6 +76,7 @@ if [ -n "$new" ]; then
   ${previous.generation !== undefined ? `nix-env -p "$P" --switch-generation ${previous.generation}` : 'rm -f "$P"'}
   nix-env -p "$P" --delete-generations "$new" 2>/dev/null || rm -f "$P-$new-link"
 fi
+${activation.action === 'boot' ? BOOT_ONLY : ''}
 prev=${prevSystem || "''"}
 if [ -z "$prev" ]; then
   echo "there is no previous system to return to (this was the host's first deploy)" >&2
@@ -90,12 +97,18 @@ fi`;
  */
 function watchdogScript(activation: Activation, timeoutSeconds: number, activationTimeoutSeconds: number): string {
   const t = activation.token;
-  const ticks = activationTimeoutSeconds * 5;
+  const ticks = Math.ceil((activationTimeoutSeconds + 15) * 5);
+  // A later deploy may have replaced this system meanwhile: then there is nothing to undo.
   const body = `
 D=${STATE_DIR}; i=0
 while [ ! -e "$D/${t}.activated" ] && [ $i -lt ${ticks} ]; do sleep 0.2; i=$((i+1)); done
 sleep ${timeoutSeconds}
 if mv "$D/${t}.pending" "$D/${t}.expired" 2>/dev/null; then
+  if [ "$(readlink -f /run/current-system)" != ${shellQuote(activation.outPath)} ]; then
+    echo "a newer system runs; nothing to roll back" > "$D/${t}.rollback.log"
+    echo 0 > "$D/${t}.rolledback"
+    exit 0
+  fi
   ( ${rollbackScript(activation)}
   ) > "$D/${t}.rollback.log" 2>&1
   echo $? > "$D/${t}.rolledback"
@@ -125,13 +138,18 @@ echo "$gen" > ${STATE_DIR}/${t}.generation
 echo "${GENERATION_MARKER}$gen"`
       : '';
   const watchdog = options.magicRollbackSeconds !== undefined ? watchdogScript(activation, options.magicRollbackSeconds, options.timeoutSeconds) : '';
+  // switch-to-configuration runs detached from this channel: a dropped connection must not
+  // kill it half-way (SIGHUP, or SIGPIPE on its next line of output).
+  const detached = `timeout -k 10 ${Math.ceil(options.timeoutSeconds)} ${out}/bin/switch-to-configuration ${action} > ${STATE_DIR}/${t}.log 2>&1
+echo $? > ${STATE_DIR}/${t}.rc
+touch ${STATE_DIR}/${t}.activated`;
   const script = `mkdir -p ${STATE_DIR}
 ${watchdog}
 ${setProfile}
-timeout -k 10 ${options.timeoutSeconds} ${out}/bin/switch-to-configuration ${action} 2>&1
-rc=$?
-touch ${STATE_DIR}/${t}.activated
-exit $rc`;
+setsid sh -c ${shellQuote(detached)} </dev/null >/dev/null 2>&1 &
+while [ ! -e ${STATE_DIR}/${t}.activated ]; do sleep 0.1; done
+cat ${STATE_DIR}/${t}.log
+exit "$(cat ${STATE_DIR}/${t}.rc)"`;
   // The host stops a hanging activation itself (exit code 124); this limit only covers a lost host.
   const result = await session.run(script, { timeoutSeconds: options.timeoutSeconds + 30 });
   const marker = result.stdout.split('\n').find((l) => l.startsWith(GENERATION_MARKER));
@@ -158,14 +176,16 @@ export async function confirm(session: SshSession, activation: Activation): Prom
 /** Stops the watchdog before the deployer rolls back itself; false if it already acts. */
 export async function disarm(session: SshSession, activation: Activation): Promise<boolean> {
   const t = activation.token;
-  const result = await session.run(`[ ! -e ${STATE_DIR}/${t}.pending ] || mv ${STATE_DIR}/${t}.pending ${STATE_DIR}/${t}.cancelled`);
+  const d = STATE_DIR;
+  // Neither marker: no watchdog was armed. An expired one: the watchdog is rolling back.
+  const result = await session.run(`if mv ${d}/${t}.pending ${d}/${t}.cancelled 2>/dev/null; then exit 0; elif [ -e ${d}/${t}.expired ]; then exit 1; fi`);
   return result.code === 0;
 }
 
 /** Waits for the watchdog's own rollback to finish; returns its log, or undefined on time-out. */
 export async function awaitWatchdogRollback(session: SshSession, activation: Activation, timeoutSeconds: number): Promise<{ code: number; log: string } | undefined> {
   const t = activation.token;
-  const ticks = timeoutSeconds * 5;
+  const ticks = Math.ceil(timeoutSeconds * 5);
   const result = await session.run(
     `i=0; while [ ! -e ${STATE_DIR}/${t}.rolledback ] && [ $i -lt ${ticks} ]; do sleep 0.2; i=$((i+1)); done
 [ -e ${STATE_DIR}/${t}.rolledback ] || exit 99

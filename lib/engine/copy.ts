@@ -61,7 +61,13 @@ async function sendPaths(
   signal?: AbortSignal,
 ): Promise<void> {
   const channel = await target.open('nix-store --import >/dev/null');
-  const exported = await source.export(paths);
+  let exported;
+  try {
+    exported = await source.export(paths);
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
   let stderr = '';
   channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   // An unread channel never ends, and so never reports the importer's exit.
@@ -88,6 +94,9 @@ async function sendPaths(
     });
     // A dead importer never drains the pipe: stop the exporter, or it waits for ever.
     imported.catch(() => exported.kill());
+    // Failures surface as the channel's exit and the exporter's: a write after either ended
+    // must not become an unhandled 'error' event.
+    for (const stream of [exported.stream, counter, channel]) stream.on('error', () => undefined);
     exported.stream.pipe(counter).pipe(channel);
     // The importer's complaint (a full disk, say) explains the exporter's broken pipe: it wins.
     const [importing, exporting] = await Promise.allSettled([imported, exported.done]);

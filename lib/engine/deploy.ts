@@ -20,6 +20,7 @@ import { HostLock, lockHost } from './host-lock';
 import { uploadKeys, validateKey } from './keys';
 import { localValidPaths } from './local-nix';
 import { runHealthChecks } from './health';
+import { shellJoin } from './shell';
 import { describeEndpoint, SshSession, targetLabel } from './ssh';
 import { localStore, remoteStore, StoreSource } from './store';
 import { Action, DeployRequest, DeployResult, EngineOptions, ProgressEvent, SshTarget } from './types';
@@ -55,6 +56,14 @@ export function validateRequest(request: DeployRequest): Action {
   }
   if (request.keepGenerations !== undefined && !(Number.isInteger(request.keepGenerations) && request.keepGenerations >= 1)) {
     throw new DeployError('activate', host, `keepGenerations must be a whole number of at least 1 (it is ${request.keepGenerations}).`, 'The running generation always stays.');
+  }
+  if (request.binaryCache && request.buildOn !== undefined && request.buildOn !== 'local') {
+    throw new DeployError(
+      'copy',
+      host,
+      'a binaryCache is pushed from the deployer\'s store, but buildOn builds the closure elsewhere, so it would never reach the cache.',
+      "Build locally (buildOn 'local') when using a binary cache, or drop the binaryCache.",
+    );
   }
   for (const [name, spec] of Object.entries(request.keys ?? {})) validateKey(name, spec, host);
   return action;
@@ -122,13 +131,15 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
         if (!session.lost || attempt >= retries) throw explainCopyFailure(error, host, session.lost, attempt + 1);
         report({ step: 'copy', message: `the connection broke (${session.lost}); trying again (${attempt + 1} of ${retries})` });
         lock?.release();
+        session.close();
         session = await step('connect', host, report, 'connecting again', () => SshSession.connect(request.target));
         // The broken connection's lock holder may take a moment to notice that it is gone.
         lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, Math.max(request.lockWaitSeconds ?? 0, 15)));
       }
     }
 
-    if (request.keys && Object.keys(request.keys).length > 0) {
+    // dry-activate changes nothing on the host, keys included.
+    if (action !== 'dry-activate' && request.keys && Object.keys(request.keys).length > 0) {
       const keys = request.keys;
       await step('keys', host, report, `uploading ${Object.keys(keys).length} keys`, () => uploadKeys(session, keys, host));
     }
@@ -196,10 +207,11 @@ async function copyToHost(
   signal?: AbortSignal,
 ): Promise<CopyStats> {
   const outPath = evaluation.outPath;
+  const host = targetLabel(request.target);
   if (request.binaryCache) {
     const cache = request.binaryCache;
     report({ step: 'copy', message: `pushing to the binary cache ${cache.uri}` });
-    await pushToCache(cache, outPath);
+    await pushToCache(cache, outPath, host);
     report({ step: 'copy', message: 'the host fetches from the binary cache' });
     await substituteOnHost(session, outPath, cache);
   } else if (request.substituteOnTarget) {
@@ -207,11 +219,11 @@ async function copyToHost(
     await substituteOnHost(session, outPath);
   }
   if (source === localStore && !evaluation.drvPath && !(await localValidPaths([outPath])).has(outPath)) {
-    const onHost = (await session.run(`nix-store --check-validity ${outPath}`)).code === 0;
+    const onHost = (await session.run(shellJoin(['nix-store', '--check-validity', outPath]))).code === 0;
     if (onHost) return { paths: 0, bytes: 0 };
     throw new DeployError(
       'copy',
-      undefined,
+      host,
       `the store path ${outPath} is neither in the deployer's store nor on the host.`,
       'Build it on the deployer first (or copy it there), or give a binaryCache or substituteOnTarget from which the host can fetch it.',
     );
@@ -232,7 +244,7 @@ async function activateAndVerify(
 ): Promise<Activated> {
   const outPath = evaluation.outPath;
   const previous = await readPrevious(session);
-  const activation = newActivation(previous);
+  const activation = newActivation(action, outPath, previous);
   const live = action === 'switch' || action === 'test';
   if (alreadyActive(action, outPath, previous)) {
     if (request.healthChecks?.length) await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));

@@ -82,12 +82,12 @@ export function canonicalJson(value: unknown): string {
 /**
  * A hash of what Nix reads from a local flake: in a git work tree the tracked files as
  * they are on disk (git-ignored and untracked files are invisible to Nix), elsewhere
- * every file of the folder.
+ * every file of the folder. A `path:` flake sees every file even in a git work tree.
  */
-export async function sourceFingerprint(dir: string): Promise<string> {
+export async function sourceFingerprint(dir: string, wholeFolder = false): Promise<string> {
   const hash = createHash('sha256');
-  const top = await execa('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { reject: false });
-  if (top.exitCode === 0) {
+  const top = wholeFolder ? undefined : await execa('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { reject: false });
+  if (top?.exitCode === 0) {
     const root = top.stdout.trim();
     const index = await execa('git', ['-C', root, 'ls-files', '--stage', '-z'], { stripFinalNewline: false });
     hash.update(index.stdout);
@@ -145,7 +145,7 @@ export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_
   const key = ref.localDir
     ? createHash('sha256')
         .update(canonicalJson({ v: 1, source: ref.source, name: ref.name, args: source.specialArgs ?? null, nix: await nixVersion() }))
-        .update(await sourceFingerprint(ref.localDir))
+        .update(await sourceFingerprint(ref.localDir, ref.source.startsWith('path:')))
         .digest('hex')
     : undefined;
   const cacheFile = key ? path.join(cacheDir, `${key}.json`) : undefined;
@@ -160,8 +160,9 @@ export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_
   const { drv, out } = JSON.parse(result.stdout) as { drv: string; out: string };
   if (cacheFile) {
     fs.mkdirSync(cacheDir, { recursive: true });
-    fs.writeFileSync(`${cacheFile}.tmp`, JSON.stringify({ drvPath: drv, outPath: out }));
-    fs.renameSync(`${cacheFile}.tmp`, cacheFile);
+    const temp = `${cacheFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    fs.writeFileSync(temp, JSON.stringify({ drvPath: drv, outPath: out }));
+    fs.renameSync(temp, cacheFile);
   }
   return { drvPath: drv, outPath: out, cached: false };
 }
@@ -170,13 +171,16 @@ async function evaluationError(ref: FlakeRef, stderr: string, host?: string): Pr
   const where = `${ref.source}#${ref.name}`;
   if (/does not provide attribute|attribute '.*' missing/.test(stderr)) {
     const names = await nix(['eval', '--json', `${ref.source}#nixosConfigurations`, '--apply', 'builtins.attrNames']);
-    const available = names.exitCode === 0 ? (JSON.parse(names.stdout) as string[]).join(', ') : '';
-    return new DeployError(
-      'evaluate',
-      host,
-      `the flake ${ref.source} has no nixosConfigurations.${ref.name}.`,
-      available ? `Use one of: ${available}.` : 'Check that the flake defines nixosConfigurations.',
-    );
+    const configurations = names.exitCode === 0 ? (JSON.parse(names.stdout) as string[]) : [];
+    // An attribute missing inside an existing configuration is the configuration's own error.
+    if (!configurations.includes(ref.name)) {
+      return new DeployError(
+        'evaluate',
+        host,
+        `the flake ${ref.source} has no nixosConfigurations.${ref.name}.`,
+        configurations.length ? `Use one of: ${configurations.join(', ')}.` : 'Check that the flake defines nixosConfigurations.',
+      );
+    }
   }
   return new DeployError('evaluate', host, `evaluating ${where} gave an error: ${nixErrorText(stderr)}`, 'Fix the configuration and try again.');
 }

@@ -28,7 +28,7 @@ export async function readKeyContent(name: string, spec: KeySpec, host?: string)
     throw new DeployError(
       'keys',
       host,
-      `key "${name}": its command \`${spec.command}\` exited with code ${result.exitCode}.`,
+      `key "${name}": its command exited with code ${result.exitCode} (the command itself is not shown, as it may hold secret material).`,
       'Run the command by hand on the deployer to see why.',
     );
   }
@@ -70,6 +70,7 @@ fs=$(stat -f -c %T "$d")
 case "$fs" in tmpfs|ramfs) ;; *) echo "the folder is on $fs, not on tmpfs" >&2; exit 80 ;; esac
 mkdir -p ${shellQuote(dir)}
 umask 077
+trap 'rm -f ${shellQuote(temp).replace(/'/g, `'\\''`)}' EXIT
 cat > ${shellQuote(temp)}
 chown ${shellQuote(`${spec.user ?? 'root'}:${spec.group ?? 'root'}`)} ${shellQuote(temp)}
 chmod ${spec.permissions ?? '0600'} ${shellQuote(temp)}

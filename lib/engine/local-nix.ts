@@ -15,10 +15,12 @@ export async function nixStore(args: string[], options: execa.Options = {}): Pro
   return execa('nix-store', args, { reject: false, ...options });
 }
 
-/** The deployer's Nix version, e.g. "2.8.0". */
-export async function nixVersion(): Promise<string> {
-  const { stdout } = await execa('nix', ['--version']);
-  return stdout.trim().split(' ').pop() ?? stdout;
+let version: Promise<string> | undefined;
+
+/** The deployer's Nix version, e.g. "2.8.0"; asked once per process. */
+export function nixVersion(): Promise<string> {
+  version ??= execa('nix', ['--version']).then(({ stdout }) => stdout.trim().split(' ').pop() ?? stdout);
+  return version;
 }
 
 /** The closure of `paths` in the local store, dependencies first. */

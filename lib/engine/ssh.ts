@@ -57,11 +57,9 @@ export class SshSession {
     const timeout = (target.connectTimeoutSeconds ?? 20) * 1000;
     let bastion: Client | undefined;
     let sock: Duplex | undefined;
-    if (target.bastion) {
-      bastion = (await dial(target.bastion, knownHosts, timeout, 'jump host')).client;
-      sock = await forward(bastion, target);
-    }
+    if (target.bastion) bastion = (await dial(target.bastion, knownHosts, timeout, 'jump host')).client;
     try {
+      if (bastion) sock = await forward(bastion, target);
       const { client, hostKey } = await dial(target, knownHosts, timeout, 'host', sock);
       return new SshSession(target, client, bastion, hostKey);
     } catch (error) {

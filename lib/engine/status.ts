@@ -1,5 +1,5 @@
 import { generationOf, PROFILE } from './activation';
-import { DeployError } from './errors';
+import { DeployError, tail } from './errors';
 import { HostLock, lockHost } from './host-lock';
 import { SshSession, targetLabel } from './ssh';
 import { SshTarget } from './types';
@@ -77,9 +77,21 @@ export async function rollback(target: SshTarget, generation?: number): Promise<
         'Pick one of the listed generations.',
       );
     }
-    const result = await session.run(`nix-env -p ${PROFILE} --switch-generation ${wanted} && ${PROFILE}/bin/switch-to-configuration switch 2>&1`);
+    // A generation that fails to activate must not stay the one the next boot starts.
+    const back = before.generation !== undefined ? `nix-env -p ${PROFILE} --switch-generation ${before.generation} && ${PROFILE}/bin/switch-to-configuration switch >/dev/null 2>&1` : 'true';
+    const result = await session.run(
+      `nix-env -p ${PROFILE} --switch-generation ${wanted} && ${PROFILE}/bin/switch-to-configuration switch 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then ${back}; fi
+exit $rc`,
+    );
     if (result.code !== 0) {
-      throw new DeployError('rollback', host, `activating generation ${wanted} failed (exit code ${result.code}): ${(result.stdout + result.stderr).trim().split('\n').slice(-3).join(' | ')}.`);
+      throw new DeployError(
+        'rollback',
+        host,
+        `activating generation ${wanted} failed (exit code ${result.code}): ${tail(result.stdout + result.stderr, 3)}. The host is back on generation ${before.generation}.`,
+        'Look at that generation\'s activation output above; pick another generation or deploy a fixed system.',
+      );
     }
     return await readStatus(session, host);
   } finally {
