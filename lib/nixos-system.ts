@@ -7,7 +7,8 @@ import { SpecialArgs, SystemHealthCheckConfig, SystemKeyConfig, SystemResource }
 import { checkHostKey, checkNonNegative, checkOneOf, checkPort, checkPositive, fail, isUnresolved, show } from './validation';
 
 /** The switch-to-configuration actions. */
-export const NIXOS_ACTIONS = ['switch', 'boot', 'test', 'dry-activate'] as const;
+/** dry-activate is not among them: it changes nothing, so the resource's state would lie (it stays a CLI action). */
+export const NIXOS_ACTIONS = ['switch', 'boot', 'test'] as const;
 /** What `switch-to-configuration` does on the host. */
 export type NixosAction = (typeof NIXOS_ACTIONS)[number];
 

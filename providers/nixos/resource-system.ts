@@ -30,7 +30,8 @@ import { Schema } from './protocol/schema';
 import { settings } from './settings';
 import { canonical, list, map, num, str, toJson } from './values';
 
-const ACTIONS = ['switch', 'boot', 'test', 'dry-activate'];
+/** dry-activate changes nothing on the host, so a state holding its closure would lie: it stays a CLI action. */
+const ACTIONS = ['switch', 'boot', 'test'];
 
 export const systemSchema: Schema = {
   version: 0,
@@ -46,7 +47,7 @@ export const systemSchema: Schema = {
       user: { type: t.string, optional: true, description: 'SSH user (the provider\'s ssh_user, or root).' },
       private_key_file: { type: t.string, optional: true, description: 'Private key file on the deployer (the provider\'s, or the agent).' },
       host_key: { type: t.string, optional: true, description: 'The host\'s public key, "TYPE BASE64". Default: the first key seen, then enforced.' },
-      action: { type: t.string, optional: true, description: 'switch (default), boot, test or dry-activate.' },
+      action: { type: t.string, optional: true, description: 'switch (default), boot or test. For dry-activate use `terraform plan` or `cdktf-nixos deploy --action dry-activate`.' },
       build_on: { type: t.string, optional: true, description: 'local (default) or target.' },
       magic_rollback_seconds: { type: t.number, optional: true, description: 'A new SSH login must confirm within this time or the host reverts (30; 0 turns it off).' },
       keep_generations: { type: t.number, optional: true, description: 'Generations kept on the host (10).' },
@@ -297,7 +298,15 @@ function validateConfig(config: CtyObject): Diagnostic[] {
   if (known(config.flake) && known(config.store_path) && (config.flake === null) === (config.store_path === null)) {
     diags.push(error('Give exactly one of flake or store_path', 'flake is PATH#NAME of a nixosConfiguration; store_path a system built elsewhere.', ['flake']));
   }
-  if (typeof config.action === 'string' && !ACTIONS.includes(config.action)) {
+  if (config.action === 'dry-activate') {
+    diags.push(
+      error(
+        'action "dry-activate" cannot be a resource\'s action',
+        'It changes nothing on the host, so the state would record a system the host does not run. Use switch, boot or test here; `cdktf-nixos deploy --action dry-activate` shows what an activation would do.',
+        ['action'],
+      ),
+    );
+  } else if (typeof config.action === 'string' && !ACTIONS.includes(config.action)) {
     diags.push(error(`Unknown action "${config.action}"`, `Use one of ${ACTIONS.join(', ')}.`, ['action']));
   }
   if (typeof config.build_on === 'string' && !['local', 'target'].includes(config.build_on)) {
@@ -459,7 +468,6 @@ export const systemResource: ResourceType = {
         diagnostics: [warning(`Cannot read what ${str(current.host)} runs; keeping the stored state`, messageOf(e))],
       };
     }
-    if (action === 'dry-activate') return { newState: current };
     const running = runningSystem(st, action) ?? null;
     if (running !== current.closure_path) {
       // Changed outside Terraform: report what the host really runs, so the plan shows it.

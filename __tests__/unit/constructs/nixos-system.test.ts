@@ -159,7 +159,7 @@ describe('NixosSystem validation', () => {
     ['an empty bastion host', { bastion: { host: '' } }, [], /bastion\.host is empty/],
     ['a bastion port out of range', { bastion: { host: 'j', port: 70000 } }, [], /bastion\.port 70000 is not a TCP port/],
     ['a bad bastion hostKey', { bastion: { host: 'j', hostKey: 'x' } }, [], /bastion\.hostKey "x" is not an SSH public key/],
-    ['an unknown action', { action: 'reboot' as never }, [], /action "reboot" is unknown\. Use one of "switch", "boot", "test", "dry-activate"\./],
+    ['an unknown action', { action: 'reboot' as never }, [], /action "reboot" is unknown\. Use one of "switch", "boot", "test"\./],
     ['an unknown buildOn', { buildOn: 'remote' as never }, [], /buildOn "remote" is unknown\. Use one of "local", "target"\./],
     ['a key without source', { keys: { db: {} } }, [], /key "db" has no source\. Set exactly one of file, command or textWo\./],
     ['a key with several sources', { keys: { db: { file: '/a', command: 'b' } } }, [], /key "db" has several sources \(file, command\)\. Set exactly one/],

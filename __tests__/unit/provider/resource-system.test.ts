@@ -43,6 +43,12 @@ describe('nixos_system without hosts', () => {
     expect(diags.map((d) => d.path)).toEqual([['flake'], ['keys', { key: 'db' }]]);
   });
 
+  it('refuses dry-activate as a resource action, since the state would name a system the host does not run', async () => {
+    const diags = await systemResource.validate!(object({ flake: '/x#y', host: 'a', action: 'dry-activate' }), ctx);
+    expect(diags.map((d) => [d.summary, d.path])).toEqual([['action "dry-activate" cannot be a resource\'s action', ['action']]]);
+    expect(diags[0].detail).toMatch(/cdktf-nixos deploy --action dry-activate/);
+  });
+
   it('hashes keys without keeping their content, and the hash follows the content', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-nixos-keys-'));
     const file = path.join(dir, 'secret');
