@@ -3,13 +3,15 @@ import * as path from 'path';
 import { App, TerraformStack } from 'cdktf';
 import { Construct } from 'constructs';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
-import { defineMachines, HostPlacement, NixBinaryCache, NixosProvider, placeOnEc2, placeOnHosts } from './lib';
+import { defineMachines, HostPlacement, NixBinaryCache, NixosProvider, placeOnEc2, placeOnHosts, stateBackendFromEnv, useStateBackend } from './lib';
 import { DEFAULT_WORLD_DIR, World } from './world/world';
 
 /**
  * The example app: the same two logical machines (the fixture flake's `web` and `db`,
  * web learning db's address through its special args) on the test world's hosts (stack
  * `local`) and on EC2 (stack `aws`). `CDKTF_NIXOS_STACKS=aws` synthesizes only `aws`.
+ * Both keep their state in the backend `CDKTF_NIXOS_BACKEND` names: `local` (default), `pg`
+ * (`PG_CONN_STR`) or `s3` (see lib/state-backend.ts).
  */
 const FLAKE = path.join(__dirname, 'world', 'fixture-flake');
 /** The local binary cache's key name; its key pair lives in the world's `cache-key` folder. */
@@ -24,6 +26,7 @@ export const machines = defineMachines({
 export class LocalStack extends TerraformStack {
   constructor(scope: Construct, id: string, worldDir: string = DEFAULT_WORLD_DIR) {
     super(scope, id);
+    useStateBackend(this, stateBackendFromEnv(this));
     const world = World.existing(worldDir);
     const missing = ['host1', 'host2'].filter((h) => !world?.hosts().some((r) => r.name === h));
     const publicKeyFile = path.join(worldDir, 'cache-key', `${LOCAL_CACHE_KEY}.pub`);
@@ -59,6 +62,7 @@ export class LocalStack extends TerraformStack {
 export class AwsStack extends TerraformStack {
   constructor(scope: Construct, id: string) {
     super(scope, id);
+    useStateBackend(this, stateBackendFromEnv(this));
     const env = process.env;
     new AwsProvider(this, 'aws', {
       region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'eu-central-1',

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { generateCacheKey } from './cache-key';
 import { installProvider } from './provider-install';
+import { runPlanSummary } from './plan-summary';
 import { deployMany, DeployError, validateRequest, DeployRequest, evaluate, formatBytes, HostStatus, Json, ProgressEvent, rollback, SshTarget, status } from '../lib/engine';
 
 const USAGE = `usage: cdktf-nixos <command> [options]
@@ -16,6 +17,10 @@ commands:
              [--aws-mirror DIR] (the hashicorp/* mirror; $CDKTF_NIXOS_AWS_MIRROR or /opt/tf-plugins)
   cache-key generate --name NAME --out DIR   make a binary cache's signing key pair
              (DIR/NAME.sec stays on the deployer; prints the public key for the configuration)
+  plan-summary [PLAN.json | -]   Markdown for a pull-request comment from
+             \`terraform show -json PLANFILE\` output (file or stdin): [--title TEXT]
+             [--no-build] (don't build planned closures missing locally) [--no-ssh] (don't
+             ask hosts for old closures missing locally) [--identity FILE] [--known-hosts FILE]
 
 one host:
   --host H --port P --user U --identity FILE --host-key "TYPE BASE64" --known-hosts FILE
@@ -53,6 +58,9 @@ const OPTIONS = {
   'aws-mirror': { type: 'string' },
   name: { type: 'string' },
   out: { type: 'string' },
+  title: { type: 'string' },
+  'no-build': { type: 'boolean' },
+  'no-ssh': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -221,6 +229,18 @@ async function main(argv: string[]): Promise<number> {
       const key = await generateCacheKey(values.name, values.out);
       console.error(`${key.created ? 'created' : 'kept the existing'} ${key.secretKeyFile} (secret, stays here) and ${key.publicKeyFile}`);
       console.log(key.publicKey);
+      return 0;
+    }
+    case 'plan-summary': {
+      const markdown = await runPlanSummary({
+        file: positionals[1],
+        title: values.title,
+        build: !values['no-build'],
+        fetchFromHosts: !values['no-ssh'],
+        identity: values.identity,
+        knownHosts: values['known-hosts'],
+      });
+      process.stdout.write(markdown.endsWith('\n') ? markdown : `${markdown}\n`);
       return 0;
     }
     default:

@@ -3,3 +3,4 @@ export * from './nixos-system';
 export * from './nix-binary-cache';
 export * from './nixos-ec2-machine';
 export * from './machines';
+export * from './state-backend';

@@ -12,6 +12,10 @@ node bin/cdktf-nixos.js cache-key generate --name cdktf-nixos-local-1 --out "$wo
 node bin/cdktf-nixos.js provider install >/dev/null
 
 export TF_CLI_CONFIG_FILE="$PWD/.terraform-providers/terraform.rc" CHECKPOINT_DISABLE=1
+# The provider is rebuilt from this checkout, so its hash changes with the code: keep it out
+# of Terraform's shared plugin cache, and let init record it afresh.
+export CDKTF_DISABLE_PLUGIN_CACHE_ENV=1
+rm -f cdktf.out/stacks/local/.terraform.lock.hcl
 # Offline, `terraform providers lock` cannot reach a registry; the filesystem mirror is enough.
 npx cdktf deploy local --auto-approve --skip-provider-lock
 

@@ -10,6 +10,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v sudo >/dev/null || need+=(sudo)
 command -v ip >/dev/null || need+=(iproute2)
 command -v flock >/dev/null || need+=(util-linux)
+# Terraform's pg backend in the tests: a throwaway cluster per suite (world/postgres.ts).
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-system: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -16,6 +16,8 @@ export interface FixtureSettings {
   packages: { name: string; version: string; sizeBytes: number }[];
   machines?: string[];
   slowServiceSeconds?: number;
+  /** Packages of one machine only (by configuration name), replacing shared ones of the same name. */
+  machinePackages?: { [machine: string]: { name: string; version: string; sizeBytes: number }[] };
 }
 
 /** A private copy of the fixture flake in its own git repository, which a test may edit. */

@@ -36,6 +36,17 @@
 
       packages = map package settings.packages;
 
+      # settings.machinePackages.NAME: packages of machine NAME only, replacing the shared
+      # ones of the same name (another version) or added to them. Without it the machine's
+      # package list is exactly the shared one.
+      packagesOf = name:
+        let
+          own = (settings.machinePackages or { }).${name} or [ ];
+          ownNames = map (p: p.name) own;
+        in
+        if own == [ ] then packages
+        else map package (builtins.filter (p: !(builtins.elem p.name ownNames)) settings.packages ++ own);
+
       toplevel = name: variant: specialArgs: derivation {
         name = "nixos-system-${name}-${settings.version}";
         inherit system PATH variant;
@@ -43,7 +54,7 @@
         args = [ ./build-toplevel.sh ];
         systemVersion = settings.version;
         terraformArgs = builtins.toJSON (specialArgs.terraform or null);
-        packages = packages ++ (if variant == "build-fail" then [ failingPackage ] else [ ]);
+        packages = packagesOf name ++ (if variant == "build-fail" then [ failingPackage ] else [ ]);
         activate = ./switch-to-configuration.sh;
         service = ./service.js;
         slowSeconds = toString (settings.slowServiceSeconds or 5);
