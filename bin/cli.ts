@@ -66,8 +66,11 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
+/** Bad command-line input: its message is shown as it is. */
+class UsageError extends Error {}
+
 function usageError(message: string): never {
-  throw new DeployError('connect', undefined, message, 'See `cdktf-nixos --help`.');
+  throw new UsageError(`${message} See \`cdktf-nixos --help\`.`);
 }
 
 function number(value: string | undefined, flag: string): number | undefined {
@@ -171,7 +174,15 @@ function progressPrinter(): (event: ProgressEvent) => void {
 async function runDeploy(values: Values): Promise<number> {
   const requests = values.targets ? requestsFromFile(values.targets) : [requestFrom(values)];
   requests.forEach(validateRequest);
-  const outcomes = await deployMany(requests, { onProgress: progressPrinter(), concurrency: number(values.concurrency, 'concurrency') });
+  // Ctrl-C cancels before activation; hosts already activating finish first. A second Ctrl-C exits at once.
+  // A lasting listener: with `once`, execa's signal-exit would see none left and re-raise SIGINT.
+  const cancel = new AbortController();
+  process.on('SIGINT', () => {
+    if (cancel.signal.aborted) process.exit(130);
+    process.stderr.write('cancelling: hosts that are activating finish first (Ctrl-C again to exit at once)\n');
+    cancel.abort();
+  });
+  const outcomes = await deployMany(requests, { onProgress: progressPrinter(), concurrency: number(values.concurrency, 'concurrency'), signal: cancel.signal });
   for (const outcome of outcomes) {
     if (outcome.ok) {
       const r = outcome.result;

@@ -63,6 +63,24 @@ describe('the cdktf-nixos command', () => {
     expect(run.stdout).toMatch(/127\.0\.0\.1:1: FAILED: 127\.0\.0\.1:1: connect failed: nothing listens on root@127\.0\.0\.1:1 \(connection refused\)\./);
   });
 
+  it('cancels on Ctrl-C before activation, leaving the host on the system it had', async () => {
+    const before = await currentSystem(world, hosts[1]);
+    await fixture.update({ version: 'cli-big', packages: [{ name: 'big', version: '1', sizeBytes: 48_000_000 }] });
+    const run = execa('node', [CLI, 'deploy', ...hostArgs(hosts[1]), '--flake', fixture.flake('db')], { reject: false, env: { HOME: dir } });
+    let interrupted = false;
+    run.stderr!.on('data', (d: Buffer) => {
+      if (!interrupted && /copy: \d+\/\d+ paths/.test(d.toString())) {
+        interrupted = true;
+        run.kill('SIGINT');
+      }
+    });
+    const result = await run;
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/cancelling: hosts that are activating finish first/);
+    expect(result.stdout).toMatch(/FAILED: .*cancelled: the deploy was cancelled before activation; the host is on the system it had\./);
+    expect(await currentSystem(world, hosts[1])).toBe(before);
+  });
+
   it('explains bad usage in one paragraph without a stack trace', async () => {
     const run = await cli(['deploy', '--host', 'x', '--flake', './no-hash']);
     expect(run.exitCode).toBe(1);

@@ -82,6 +82,7 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
   const signal = options.signal;
   const action = validateRequest(request);
   const cacheDir = options.evalCacheDir ?? DEFAULT_EVAL_CACHE_DIR;
+  if (signal?.aborted) throw new DeployError('cancelled', host, 'the deploy was cancelled before it started; the host was not touched.');
 
   // Evaluation and connecting are independent and both take a while.
   const [evaluated, connected] = await Promise.allSettled([

@@ -24,8 +24,9 @@ export class DeployError extends Error {
     readonly problem: string,
     readonly fix?: string,
   ) {
+    const what = step === 'cancelled' ? 'cancelled' : `${step} failed`;
     super(
-      [host ? `${host}: ${step} failed: ${problem}` : `${step} failed: ${problem}`, fix]
+      [host ? `${host}: ${what}: ${problem}` : `${what}: ${problem}`, fix]
         .filter(Boolean)
         .join(' ')
         .replace(/\s*\n\s*/g, ' '),
