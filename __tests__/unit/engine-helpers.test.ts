@@ -7,6 +7,7 @@ import { DeployError, nixErrorText, tail } from '../../lib/engine/errors';
 import { canonicalJson, nixString, parseFlakeRef } from '../../lib/engine/evaluate';
 import { formatHostKey, KnownHosts, normalizeHostKey } from '../../lib/engine/known-hosts';
 import { pathInfoEntries } from '../../lib/engine/local-nix';
+import { expandHome } from '../../lib/engine/paths';
 import { shellJoin, shellQuote } from '../../lib/engine/shell';
 import execa from 'execa';
 
@@ -72,6 +73,14 @@ describe('host keys', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe(`10.0.0.1 ${key}\n[10.0.0.1]:2222 ssh-rsa AAAA\n`);
     expect(known.lookup('10.0.0.1', 22)).toEqual([key]);
     expect(known.lookup('10.0.0.1', 2222)).toEqual(['ssh-rsa AAAA']);
+  });
+});
+
+describe('deployer paths', () => {
+  it('expands a leading ~/ like a shell, and nothing else', () => {
+    expect(expandHome('~/.ssh/id_ed25519')).toBe(path.join(os.homedir(), '.ssh/id_ed25519'));
+    expect(expandHome('/etc/key')).toBe('/etc/key');
+    expect(expandHome('a/~/b')).toBe('a/~/b');
   });
 });
 

@@ -1,5 +1,6 @@
 import { DeployError, nixErrorText } from './errors';
 import { nix } from './local-nix';
+import { expandHome } from './paths';
 import { shellJoin } from './shell';
 import { SshSession } from './ssh';
 import { BinaryCacheSpec } from './types';
@@ -17,7 +18,7 @@ export function pushToCache(cache: BinaryCacheSpec, outPath: string, host?: stri
   let push = pushes.get(key);
   if (!push) {
     push = (async () => {
-      const result = await nix(['copy', '--to', withSecretKey(cache.uri, cache.secretKeyFile), outPath]);
+      const result = await nix(['copy', '--to', withSecretKey(cache.uri, expandHome(cache.secretKeyFile)), outPath]);
       if (result.exitCode !== 0) {
         pushes.delete(key);
         throw new DeployError(

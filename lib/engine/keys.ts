@@ -2,6 +2,7 @@ import execa from 'execa';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DeployError } from './errors';
+import { expandHome } from './paths';
 import { shellQuote } from './shell';
 import { SshSession } from './ssh';
 import { KeySpec } from './types';
@@ -18,7 +19,7 @@ export async function readKeyContent(name: string, spec: KeySpec, host?: string)
   if (spec.text !== undefined) return Buffer.from(spec.text);
   if (spec.file !== undefined) {
     try {
-      return fs.readFileSync(spec.file);
+      return fs.readFileSync(expandHome(spec.file));
     } catch (error) {
       throw new DeployError('keys', host, `key "${name}": its file ${spec.file} cannot be read (${(error as NodeJS.ErrnoException).code}).`, 'Check the path on the deployer.');
     }

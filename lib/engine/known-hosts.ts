@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { expandHome } from './paths';
 
 /** The default file where first-seen host keys are recorded. */
 export const DEFAULT_KNOWN_HOSTS = path.join(os.homedir(), '.config', 'cdktf-nixos', 'known_hosts');
@@ -27,7 +28,11 @@ function hostPattern(host: string, port: number): string {
  * and later connections must present the same key.
  */
 export class KnownHosts {
-  constructor(readonly file: string = DEFAULT_KNOWN_HOSTS) {}
+  readonly file: string;
+
+  constructor(file: string = DEFAULT_KNOWN_HOSTS) {
+    this.file = expandHome(file);
+  }
 
   /** The recorded keys of host:port. */
   lookup(host: string, port: number): string[] {

@@ -3,6 +3,7 @@ import { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ss
 import { Duplex } from 'stream';
 import { DeployError } from './errors';
 import { formatHostKey, KnownHosts, normalizeHostKey } from './known-hosts';
+import { expandHome } from './paths';
 import { shellQuote } from './shell';
 import { SshEndpoint, SshTarget } from './types';
 
@@ -232,7 +233,7 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
   if (endpoint.privateKeyFile) {
     let privateKey: Buffer;
     try {
-      privateKey = fs.readFileSync(endpoint.privateKeyFile);
+      privateKey = fs.readFileSync(expandHome(endpoint.privateKeyFile));
     } catch (error) {
       throw new DeployError(
         'connect',
