@@ -4,13 +4,13 @@
  * bundled `nixos` provider. No AWS API is reachable here: the credentials are fake and
  * the provider's skip_* settings keep the plan offline. Apply is not possible here.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'cdktf';
 import { installProvider } from '../../bin/provider-install';
 import { buildApp } from '../../main';
 import { tempDir } from '../support/world';
+import { runTerraform } from '../support/terraform';
 
 interface PlannedResource {
   address: string;
@@ -55,10 +55,7 @@ describe('the aws stack, planned offline by terraform with the real AWS provider
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const terraform = (args: string[]) => {
-    const r = spawnSync('terraform', args, { cwd: stackDir, env, encoding: 'utf8', timeout: 180_000 });
-    return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
-  };
+  const terraform = (args: string[]) => runTerraform(args, { cwd: stackDir, env, timeoutMs: 180_000 });
 
   test('the synthesized stack carries the skip_* settings that keep a plan offline', () => {
     const json = JSON.parse(fs.readFileSync(path.join(stackDir, 'cdk.tf.json'), 'utf8'));

@@ -3,7 +3,6 @@
  * with the local backend, names a host in its outputs; a cdktf-nixos stack reads them with
  * DataTerraformRemoteStateLocal and deploys to that host. Real terraform, real test host.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, DataTerraformRemoteStateLocal, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
@@ -11,6 +10,7 @@ import { installProvider } from '../../bin/provider-install';
 import { NixosProvider, NixosSystem } from '../../lib';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, tempDir, waitForService } from '../support/world';
+import { runTerraform } from '../support/terraform';
 
 // A world of its own: jest's global setup (of this or a concurrent run) clears the shared test world.
 const WORLD_DIR = `${process.env.CDKTF_NIXOS_TEST_WORLD_ROOT ?? '/var/lib/cdktf-nixos-world'}/test-composition`;
@@ -40,10 +40,7 @@ describe('an HCL stack provides the host, a cdktf-nixos stack deploys to it thro
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const terraform = (cwd: string, args: string[]) => {
-    const r = spawnSync('terraform', args, { cwd, env, encoding: 'utf8', timeout: 300_000 });
-    return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
-  };
+  const terraform = (cwd: string, args: string[]) => runTerraform(args, { cwd, env });
 
   test('the HCL configuration is applied with the local backend and names the host in its outputs', () => {
     // What an existing infrastructure stack would do with a real machine; here the

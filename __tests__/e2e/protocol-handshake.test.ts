@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeSelfSignedCertificate } from '../../providers/nixos/protocol/tls';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../providers/nixos/protocol/serve';
+import { runTerraform } from '../support/terraform';
 
 const ECHO_PROVIDER = path.resolve(__dirname, '../../providers/nixos/protocol/testing/echo-provider.ts');
 
@@ -53,8 +54,7 @@ describe('echo provider with the real terraform', () => {
   }
 
   function terraform(...args: string[]): { status: number | null; out: string } {
-    const result = spawnSync('terraform', [...args], { cwd: path.join(work, 'stack'), env, encoding: 'utf8', timeout: 90_000 });
-    return { status: result.status, out: `${result.stdout}\n${result.stderr}` };
+    return runTerraform(args, { cwd: path.join(work, 'stack'), env, timeoutMs: 90_000 });
   }
 
   function outputValue(): unknown {

@@ -9,15 +9,12 @@ import { evaluate } from '../../lib/engine';
 import { installProvider, Installed } from '../../bin/provider-install';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, tempDir, waitForService } from '../support/world';
+import { runTerraform, TerraformRun } from '../support/terraform';
 
 // CDKTF_NIXOS_TEST_WORLD_ROOT keeps concurrent runs (two checkouts) out of each other's hosts.
 const WORLD_DIR = `${process.env.CDKTF_NIXOS_TEST_WORLD_ROOT ?? '/var/lib/cdktf-nixos-world'}/test-provider-faults`;
 const HOSTS = 10;
 
-interface Run {
-  status: number | null;
-  out: string;
-}
 
 interface ShownResource {
   address: string;
@@ -72,9 +69,8 @@ describe('nixos_system under faults, with the real terraform', () => {
     fs.writeFileSync(path.join(dir, 'main.tf'), parts.join('\n\n') + '\n');
   }
 
-  function terraform(dir: string, args: string[]): Run {
-    const r = spawnSync('terraform', [...args, '-no-color', '-input=false'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
-    return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+  function terraform(dir: string, args: string[]): TerraformRun {
+    return runTerraform([...args, '-no-color', '-input=false'], { cwd: dir, env });
   }
 
   /** The resources of `terraform show -json` (the state), by address. */

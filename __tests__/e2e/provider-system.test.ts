@@ -3,24 +3,19 @@
  * by the real terraform binary against real test hosts (sshd, own store, own /run).
  * Plain HCL; no cdktf.
  */
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deploy, evaluate } from '../../lib/engine';
 import { installProvider, Installed } from '../../bin/provider-install';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, generations, tempDir, waitForService } from '../support/world';
+import { runTerraform, TerraformRun } from '../support/terraform';
 
 // CDKTF_NIXOS_TEST_WORLD_ROOT keeps concurrent runs (two checkouts) out of each other's hosts.
 const WORLD_DIR = `${process.env.CDKTF_NIXOS_TEST_WORLD_ROOT ?? '/var/lib/cdktf-nixos-world'}/test-provider`;
 const SECRET = 'correct-horse-battery-staple-4711';
 const WO_SECRET = 'write-only-tuna-fish-8152';
 
-interface Run {
-  status: number | null;
-  out: string;
-  ms: number;
-}
 
 describe('nixos_system with the real terraform and the bundled provider', () => {
   let world: World;
@@ -90,10 +85,8 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
     fs.writeFileSync(path.join(stack, 'main.tf'), parts.join('\n\n') + '\n');
   }
 
-  function terraform(args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd = stack): Run {
-    const started = Date.now();
-    const r: SpawnSyncReturns<string> = spawnSync('terraform', args, { cwd, env: { ...env, TF_VAR_api_secret: wo.text, ...extraEnv }, encoding: 'utf8', timeout: 300_000 });
-    return { status: r.status, out: `${r.stdout}\n${r.stderr}`, ms: Date.now() - started };
+  function terraform(args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd = stack): TerraformRun {
+    return runTerraform(args, { cwd, env: { ...env, TF_VAR_api_secret: wo.text, ...extraEnv } });
   }
   const plan = (...extra: string[]) => terraform(['plan', '-no-color', '-input=false', ...extra]);
   const apply = (...extra: string[]) => terraform(['apply', '-auto-approve', '-no-color', '-input=false', ...extra]);
