@@ -12,10 +12,11 @@ export const DEFAULT_KEYS_DIR = '/run/keys';
 
 /** Reads a key's content on the deployer. The content is never logged or put in an error. */
 export async function readKeyContent(name: string, spec: KeySpec, host?: string): Promise<Buffer> {
-  const sources = [spec.file, spec.command, spec.text].filter((s) => s !== undefined).length;
+  const sources = [spec.file, spec.command, spec.text, spec.content].filter((s) => s !== undefined).length;
   if (sources !== 1) {
     throw new DeployError('keys', host, `key "${name}" must have exactly one of file, command or text (it has ${sources}).`, 'Give the key one source.');
   }
+  if (spec.content !== undefined) return spec.content;
   if (spec.text !== undefined) return Buffer.from(spec.text);
   if (spec.file !== undefined) {
     try {

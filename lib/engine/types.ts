@@ -56,6 +56,8 @@ export interface KeySpec {
   readonly command?: string;
   /** The secret itself. */
   readonly text?: string;
+  /** The secret's bytes, already read on the deployer (by a caller that also hashed them). */
+  readonly content?: Buffer;
   /** @default '/run/keys' */
   readonly destDir?: string;
   /** @default 'root' */

@@ -244,6 +244,28 @@ function engineKeys(keys: { [name: string]: PlannedKey }): { [name: string]: Key
  * itself may only reach the host). Null when there are no keys.
  */
 export async function hashKeys(keys: { [name: string]: PlannedKey }, host?: string): Promise<string | null> {
+  return hashOfKeys(await readKeys(keys, host));
+}
+
+/**
+ * The keys with the content of file and command keys read on the deployer, once: apply
+ * hashes and uploads the same bytes, so a command's output cannot differ between the two.
+ */
+export async function readKeys(keys: { [name: string]: PlannedKey }, host?: string): Promise<{ [name: string]: PlannedKey }> {
+  const out: { [name: string]: PlannedKey } = {};
+  for (const [name, spec] of Object.entries(keys)) {
+    if (spec.writeOnlyVersion !== undefined) {
+      out[name] = spec;
+      continue;
+    }
+    const placement = { destDir: spec.destDir, user: spec.user, group: spec.group, permissions: spec.permissions };
+    out[name] = { ...placement, content: await readKeyContent(name, spec, host) };
+  }
+  return out;
+}
+
+/** The hash of keys whose content was read (see readKeys). */
+function hashOfKeys(keys: { [name: string]: PlannedKey }): string | null {
   const names = Object.keys(keys).sort();
   if (names.length === 0) return null;
   const entries: Json[] = [];
@@ -260,8 +282,7 @@ export async function hashKeys(keys: { [name: string]: PlannedKey }, host?: stri
       entries.push({ ...placement, writeOnlyVersion: spec.writeOnlyVersion });
       continue;
     }
-    const content = await readKeyContent(name, spec, host);
-    entries.push({ ...placement, content: createHash('sha256').update(content).digest('hex') });
+    entries.push({ ...placement, content: createHash('sha256').update(spec.content!).digest('hex') });
   }
   return `sha256:${createHash('sha256').update(canonicalJson(entries)).digest('hex')}`;
 }
@@ -423,10 +444,11 @@ export const systemResource: ResourceType = {
     const host = str(planned.host)!;
     const hostKeyFallback = prior && canonical(prior.host) === canonical(planned.host) ? str(prior.host_key_seen) : undefined;
     const target = targetOf(planned, hostKeyFallback);
-    const keys = keySpecs(planned, config);
+    let keys: { [name: string]: PlannedKey };
     let keysHash: string | null;
     try {
-      keysHash = await hashKeys(keys, host);
+      keys = await readKeys(keySpecs(planned, config), host);
+      keysHash = hashOfKeys(keys);
     } catch (e) {
       return failed(prior, planned, target, [error('Reading a key on the deployer failed', messageOf(e), ['keys'])]);
     }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CtyDynamic, CtyObject, isUnknown, UNKNOWN } from '../../../providers/nixos/protocol/cty-types';
-import { hashKeys, systemResource, systemSchema } from '../../../providers/nixos/resource-system';
+import { hashKeys, readKeys, systemResource, systemSchema } from '../../../providers/nixos/resource-system';
 import { canonical, toJson } from '../../../providers/nixos/values';
 
 const ctx = { signal: new AbortController().signal };
@@ -59,6 +59,11 @@ describe('nixos_system without hosts', () => {
     fs.writeFileSync(file, 'hunter3');
     expect(await hashKeys({ db: { file } })).not.toBe(first);
     expect(await hashKeys({})).toBeNull();
+    // Apply reads a command key once: the bytes it hashes are the bytes it uploads.
+    const runs = path.join(dir, 'runs');
+    const read = await readKeys({ db: { command: `echo run >> ${runs}; printf hunter2`, permissions: '0400' } });
+    expect(fs.readFileSync(runs, 'utf8')).toBe('run\n');
+    expect(read.db).toEqual({ content: Buffer.from('hunter2'), permissions: '0400', destDir: undefined, user: undefined, group: undefined });
     fs.rmSync(dir, { recursive: true });
   });
 
