@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { deploy, DeployRequest, rollback, status } from '../../lib/engine';
+import { lockHost } from '../../lib/engine/host-lock';
 import { localClosure, narSizes } from '../../lib/engine/local-nix';
+import { SshSession } from '../../lib/engine/ssh';
 import { TestHost, World } from '../../world/world';
 import { startProxy } from '../../world/tcp-proxy';
 import { createHosts, currentSystem, Fixture, generations, openWorld, serviceAnswer, targetFor, tempDir, waitForService } from '../support/world';
@@ -113,6 +115,22 @@ describe('deploying a system to a real test host', () => {
     expect(await currentSystem(world, host)).toBe(running);
     expect(await generations(world, host)).toEqual([1, 2, 3]);
     expect((await serviceAnswer(host))?.version).toBe('3');
+  });
+
+  it('takes the lock back from its own stale holder, but never from another deploy', async () => {
+    const first = await SshSession.connect(request().target);
+    const second = await SshSession.connect(request().target);
+    try {
+      await lockHost(first, 'a', 0, 'token-one');
+      // Another deploy (another token) is refused at once, naming the holder.
+      await expect(lockHost(second, 'a', 0, 'token-two')).rejects.toThrow(/another deploy holds the host's lock: .*\(pid \d+/);
+      // The same deploy on a new connection (its old one lost) ends its old holder and goes on.
+      const again = await lockHost(second, 'a', 5, 'token-one');
+      again.release();
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   it('keeps only the newest N generations and collects the older closures', async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'crypto';
 import * as os from 'os';
 import * as path from 'path';
 import {
@@ -99,7 +100,8 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
   let buildSession: SshSession | undefined;
   try {
     signal?.throwIfAborted();
-    lock = await step('lock', host, report, 'taking the deploy lock', () => lockHost(session, host, request.lockWaitSeconds ?? 0));
+    const lockToken = randomBytes(8).toString('hex');
+    lock = await step('lock', host, report, 'taking the deploy lock', () => lockHost(session, host, request.lockWaitSeconds ?? 0, lockToken));
     await step('connect', host, report, 'checking for Nix on the host', () => requireNix(session, host));
 
     const buildOn = request.buildOn ?? 'local';
@@ -134,8 +136,8 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
         lock?.release();
         session.close();
         session = await step('connect', host, report, 'connecting again', () => SshSession.connect(request.target));
-        // The broken connection's lock holder may take a moment to notice that it is gone.
-        lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, Math.max(request.lockWaitSeconds ?? 0, 15)));
+        // Our own holder on the broken connection is ended by the token; others are waited for.
+        lock = await step('lock', host, report, 'taking the deploy lock again', () => lockHost(session, host, Math.max(request.lockWaitSeconds ?? 0, 15), lockToken));
       }
     }
 

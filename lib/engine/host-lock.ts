@@ -15,12 +15,17 @@ export interface HostLock {
 /**
  * Takes the host's deploy lock, waiting up to `waitSeconds` for another deployer to let
  * go. The lock is an flock held by a process whose standard input is our channel: if the
- * deployer dies, the connection drops and the lock is free again.
+ * deployer dies, the connection drops and the lock is free again. `token` names one
+ * deploy: taking the lock again with it (after a lost connection) ends the old holder at
+ * once, which sshd may otherwise keep until TCP notices the connection is gone.
  */
-export async function lockHost(session: SshSession, host: string, waitSeconds: number): Promise<HostLock> {
+export async function lockHost(session: SshSession, host: string, waitSeconds: number, token: string): Promise<HostLock> {
   const owner = `${os.userInfo().username}@${os.hostname()} (pid ${process.pid}, since ${new Date().toISOString()})`;
+  // lock.owner is "TOKEN HOLDER-PID OWNER": the holder is the shell that becomes `cat`.
+  const hold = `echo "${token} $$ "${shellQuote(owner)} > ${LOCK}.owner; echo locked; exec cat >/dev/null`;
   const script = `mkdir -p ${STATE_DIR}
-exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(`echo ${shellQuote(owner)} > ${LOCK}.owner; echo locked; exec cat >/dev/null`)}`;
+if read -r t pid rest < ${LOCK}.owner 2>/dev/null && [ "$t" = ${token} ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = cat ]; then kill "$pid"; fi
+exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(hold)}`;
   const channel: ClientChannel = await session.open(script);
   return new Promise((resolve, reject) => {
     let output = '';
@@ -31,7 +36,7 @@ exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(`echo ${shellQuote
     channel.on('close', async (code: number | null) => {
       if (output.includes('locked\n')) return;
       if (code === 75) {
-        const holder = (await session.run(`cat ${LOCK}.owner 2>/dev/null`).catch(() => ({ stdout: '' }))).stdout.trim();
+        const holder = (await session.run(`cut -d' ' -f3- ${LOCK}.owner 2>/dev/null`).catch(() => ({ stdout: '' }))).stdout.trim();
         reject(
           new DeployError(
             'lock',

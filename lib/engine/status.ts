@@ -1,3 +1,4 @@
+import { randomBytes } from 'crypto';
 import { generationOf, PROFILE } from './activation';
 import { DeployError, tail } from './errors';
 import { HostLock, lockHost } from './host-lock';
@@ -65,7 +66,7 @@ export async function rollback(target: SshTarget, generation?: number): Promise<
   const session = await SshSession.connect(target);
   let lock: HostLock | undefined;
   try {
-    lock = await lockHost(session, host, 0);
+    lock = await lockHost(session, host, 0, randomBytes(8).toString('hex'));
     const before = await readStatus(session, host);
     const wanted = generation ?? before.generations.filter((g) => before.generation !== undefined && g.number < before.generation).pop()?.number;
     const available = before.generations.map((g) => g.number).join(', ') || 'none';
