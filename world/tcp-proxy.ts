@@ -10,6 +10,9 @@ export interface ProxyOptions {
   readonly delayMs?: number;
 }
 
+/** Bytes a delaying relay holds per direction before it stops reading (above 100 Mbit/s × 100 ms). */
+const DELAYED_BYTES_MAX = 4 * 1024 * 1024;
+
 /** A running proxy and what it has seen. */
 export interface TcpProxy {
   readonly port: number;
@@ -31,10 +34,24 @@ export function startProxy(targetHost: string, targetPort: number, options: Prox
   const sockets = new Set<net.Socket>();
   const delay = options.delayMs ?? 0;
   const relay = (from: net.Socket, to: net.Socket, count: (n: number) => void) => {
+    let delayed = 0;
+    const resumeIfRoom = () => {
+      if (from.isPaused() && delayed + to.writableLength <= DELAYED_BYTES_MAX) from.resume();
+    };
+    if (delay > 0) to.on('drain', resumeIfRoom);
     from.on('data', (chunk: Buffer) => {
       count(chunk.length);
-      if (delay > 0) setTimeout(() => to.destroyed || to.write(chunk), delay);
-      else if (!to.write(chunk)) {
+      if (delay > 0) {
+        // Hold at most DELAYED_BYTES_MAX in flight, so that a slow link behind the proxy
+        // slows the sender (backpressure) instead of filling this process's memory.
+        delayed += chunk.length;
+        if (delayed + to.writableLength > DELAYED_BYTES_MAX) from.pause();
+        setTimeout(() => {
+          delayed -= chunk.length;
+          if (!to.destroyed) to.write(chunk);
+          resumeIfRoom();
+        }, delay);
+      } else if (!to.write(chunk)) {
         from.pause();
         to.once('drain', () => from.resume());
       }
