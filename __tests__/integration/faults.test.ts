@@ -211,6 +211,23 @@ describe('faults give a clear error and lose nothing', () => {
       await expectUnchanged(main, baseline);
     });
 
+    it('puts the keys back with the system: the old system keeps its old secrets', async () => {
+      const keysOf = async () => (await world.exec(main.name, 'cd /run/keys 2>/dev/null && for f in .[!.]* *; do [ -e "$f" ] && printf "%s=%s;" "$f" "$(cat "$f")"; done; true')).stdout;
+      const ok = await run(request(main, { keys: { db: { text: 'old-secret' } } }));
+      expect(ok.generation).toBe(1);
+      expect(await keysOf()).toBe('db=old-secret;');
+
+      const error = await failure(request(main, { system: { flake: fixture.flake('fail-activation') }, keys: { db: { text: 'new-secret' }, extra: { text: 'added' } } }));
+      expect(error.message).toMatch(/Rolled back to generation 1\./);
+      // The rotated key has its old content again, the added one is gone, no backups are left.
+      expect(await keysOf()).toBe('db=old-secret;');
+      await expectUnchanged(main, baseline);
+
+      const changed = await run(request(main, { keys: { db: { text: 'rotated' } } }));
+      expect(changed.generation).toBe(1);
+      expect(await keysOf()).toBe('db=rotated;');
+    });
+
     it('rolls back when a command health check fails', async () => {
       const error = await failure(
         request(main, { system: { flake: fixture.flake('web') }, healthChecks: [{ command: 'test -e /nonexistent', retries: 1, intervalSeconds: 0.2 }] }),

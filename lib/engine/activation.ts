@@ -1,4 +1,5 @@
 import { randomBytes } from 'crypto';
+import { restoreKeysScript } from './keys';
 import { shellQuote } from './shell';
 import { SshSession } from './ssh';
 import { Action } from './types';
@@ -23,6 +24,8 @@ export interface Activation {
   readonly action: Action;
   readonly outPath: string;
   readonly previous: Previous;
+  /** Key files this deploy wrote; a rollback puts back what they replaced. */
+  readonly keyFiles: readonly string[];
 }
 
 /** What switch-to-configuration did. */
@@ -54,8 +57,8 @@ export function generationOf(link: string): number | undefined {
 }
 
 /** A fresh activation token. */
-export function newActivation(action: Action, outPath: string, previous: Previous): Activation {
-  return { token: randomBytes(8).toString('hex'), action, outPath, previous };
+export function newActivation(action: Action, outPath: string, previous: Previous, keyFiles: readonly string[] = []): Activation {
+  return { token: randomBytes(8).toString('hex'), action, outPath, previous, keyFiles };
 }
 
 /** boot changed nothing that runs: only the boot entry goes back to the restored profile. */
@@ -71,6 +74,7 @@ export function rollbackScript(activation: Activation): string {
   const prevSystem = previous.system ? shellQuote(previous.system) : '';
   return `
 P=${PROFILE}; D=${STATE_DIR}
+${restoreKeysScript(activation.keyFiles)}
 new=$(cat "$D/${token}.generation" 2>/dev/null || true)
 if [ -n "$new" ]; then
   ${previous.generation !== undefined ? `nix-env -p "$P" --switch-generation ${previous.generation}` : 'rm -f "$P"'}

@@ -18,7 +18,7 @@ import { copyClosure, CopyStats } from './copy';
 import { DeployError, DeployStep, tail } from './errors';
 import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation, parseFlakeRef } from './evaluate';
 import { HostLock, lockHost } from './host-lock';
-import { uploadKeys, validateKey } from './keys';
+import { commitKeys, restoreKeysScript, uploadKeys, validateKey } from './keys';
 import { localValidPaths } from './local-nix';
 import { runHealthChecks } from './health';
 import { shellJoin } from './shell';
@@ -142,14 +142,15 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
     }
 
     // dry-activate changes nothing on the host, keys included.
+    let keyFiles: string[] = [];
     if (action !== 'dry-activate' && request.keys && Object.keys(request.keys).length > 0) {
       const keys = request.keys;
-      await step('keys', host, report, `uploading ${Object.keys(keys).length} keys`, () => uploadKeys(session, keys, host));
+      keyFiles = await step('keys', host, report, `uploading ${Object.keys(keys).length} keys`, () => uploadKeys(session, keys, host));
     }
     signal?.throwIfAborted();
 
     // From here on the host changes: no cancellation until it is on a whole system.
-    const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, host, report));
+    const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, host, report, keyFiles));
     return {
       ...result,
       drvPath: evaluation.drvPath,
@@ -244,13 +245,21 @@ async function activateAndVerify(
   session: SshSession,
   host: string,
   report: Report,
+  keyFiles: readonly string[],
 ): Promise<Activated> {
   const outPath = evaluation.outPath;
   const previous = await readPrevious(session);
-  const activation = newActivation(action, outPath, previous);
+  const activation = newActivation(action, outPath, previous, keyFiles);
   const live = action === 'switch' || action === 'test';
   if (alreadyActive(action, outPath, previous)) {
-    if (request.healthChecks?.length) await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));
+    try {
+      if (request.healthChecks?.length) await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));
+    } catch (error) {
+      // The system did not change, the keys may have: they go back with the failure.
+      await session.run(restoreKeysScript(keyFiles)).catch(() => undefined);
+      throw error;
+    }
+    await commitKeys(session, keyFiles);
     report({ step: 'done', message: `${outPath} is already active${previous.generation !== undefined ? ` as generation ${previous.generation}` : ''}; nothing to activate` });
     return { host, action, outPath, generation: previous.generation };
   }
@@ -309,6 +318,7 @@ async function activateAndVerify(
       report({ step: 'activate', message: `collecting old generations failed (the deploy itself succeeded): ${(error as Error).message}` });
     }
   }
+  await commitKeys(session, keyFiles).catch((error: Error) => report({ step: 'keys', message: `removing the keys' previous versions failed: ${error.message}` }));
   report({ step: 'done', message: generation !== undefined ? `${outPath} is active as generation ${generation}` : `${outPath} is active` });
   return { host, action, outPath, generation };
 }

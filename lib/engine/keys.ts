@@ -53,9 +53,11 @@ export function validateKey(name: string, spec: KeySpec, host?: string): void {
 /**
  * Puts the keys on the host. The content goes through the SSH channel's standard input,
  * never on a command line, and is renamed into place only when whole. A folder that is
- * not on tmpfs or ramfs is refused: secrets do not go to disk.
+ * not on tmpfs or ramfs is refused: secrets do not go to disk. What a key replaces is
+ * kept beside it (see `keyBackup`) until the deploy is over, so that a rollback can put
+ * it back. Returns the paths of the files written.
  */
-export async function uploadKeys(session: SshSession, keys: { readonly [name: string]: KeySpec }, host?: string): Promise<number> {
+export async function uploadKeys(session: SshSession, keys: { readonly [name: string]: KeySpec }, host?: string): Promise<string[]> {
   const entries = Object.entries(keys);
   for (const [name, spec] of entries) validateKey(name, spec, host);
   for (const [name, spec] of entries) {
@@ -63,6 +65,7 @@ export async function uploadKeys(session: SshSession, keys: { readonly [name: st
     const dir = spec.destDir ?? DEFAULT_KEYS_DIR;
     const file = `${dir}/${name}`;
     const temp = `${dir}/.${name}.tmp`;
+    const { previous, absent } = keyBackup(file);
     // The file system is checked on the folder or its nearest existing parent, before
     // anything is created: a refused folder is not left behind on disk.
     const script = `set -e
@@ -76,6 +79,7 @@ trap 'rm -f ${shellQuote(temp).replace(/'/g, `'\\''`)}' EXIT
 cat > ${shellQuote(temp)}
 chown ${shellQuote(`${spec.user ?? 'root'}:${spec.group ?? 'root'}`)} ${shellQuote(temp)}
 chmod ${spec.permissions ?? '0600'} ${shellQuote(temp)}
+if [ -e ${shellQuote(file)} ]; then ln -f ${shellQuote(file)} ${shellQuote(previous)}; rm -f ${shellQuote(absent)}; else rm -f ${shellQuote(previous)}; : > ${shellQuote(absent)}; fi
 mv -f ${shellQuote(temp)} ${shellQuote(file)}`;
     const result = await session.run(script, { stdin: content });
     if (result.code !== 0) {
@@ -88,5 +92,31 @@ mv -f ${shellQuote(temp)} ${shellQuote(file)}`;
       );
     }
   }
-  return entries.length;
+  return entries.map(([name, spec]) => `${spec.destDir ?? DEFAULT_KEYS_DIR}/${name}`);
+}
+
+/** Beside a key: its previous content, or a marker that there was none. */
+export function keyBackup(file: string): { previous: string; absent: string } {
+  const slash = file.lastIndexOf('/');
+  const dir = file.slice(0, slash);
+  const name = file.slice(slash + 1);
+  return { previous: `${dir}/.${name}.prev`, absent: `${dir}/.${name}.absent` };
+}
+
+/** A script that puts back what the keys replaced (a rollback). */
+export function restoreKeysScript(files: readonly string[]): string {
+  return files
+    .map((file) => {
+      const { previous, absent } = keyBackup(file);
+      const [f, p, a] = [file, previous, absent].map(shellQuote);
+      return `if [ -e ${p} ]; then mv -f ${p} ${f}; elif [ -e ${a} ]; then rm -f ${f} ${a}; fi`;
+    })
+    .join('\n');
+}
+
+/** Drops what the keys replaced, once the deploy stands. */
+export async function commitKeys(session: SshSession, files: readonly string[]): Promise<void> {
+  if (files.length === 0) return;
+  const backups = files.flatMap((file) => Object.values(keyBackup(file)));
+  await session.check(`rm -f ${backups.map(shellQuote).join(' ')}`);
 }
