@@ -5,6 +5,7 @@ import { checkBinaryCache, NixBinaryCacheConfig } from './binary-cache-config';
 import { NixosProvider } from './provider/nixos-provider';
 import { SpecialArgs, SystemHealthCheckConfig, SystemKeyConfig, SystemResource } from './provider/system-resource';
 import { checkHostKey, checkNonNegative, checkOneOf, checkPort, checkPositive, fail, isUnresolved, show } from './validation';
+import { isStorePath } from './engine/store-path';
 
 /** The switch-to-configuration actions. */
 /** dry-activate is not among them: it changes nothing, so the resource's state would lie (it stays a CLI action). */
@@ -155,7 +156,6 @@ export interface NixosSystemProps extends NixosSystemOptions, NixosConnection {
   readonly dependsOn?: ITerraformDependable[];
 }
 
-const NIX_STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
 const KEY_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const PERMISSIONS = /^0?[0-7]{3}$/;
 
@@ -227,7 +227,7 @@ export class NixosSystem extends Construct {
     if (flake !== undefined && !isUnresolved(flake) && !/^[^#]+#[^#\s]+$/.test(flake)) {
       fail(this, `flake ${show(flake)} names no configuration. Write it as PATH#NAME, e.g. "./infra#web" for nixosConfigurations.web.`);
     }
-    if (storePath !== undefined && !isUnresolved(storePath) && !NIX_STORE_PATH.test(storePath)) {
+    if (storePath !== undefined && !isUnresolved(storePath) && !isStorePath(storePath)) {
       fail(this, `storePath ${show(storePath)} is not a Nix store path. Give /nix/store/HASH-NAME, the out path of the system's toplevel.`);
     }
     if (!isUnresolved(props.host) && props.host.trim() === '') fail(this, 'host is empty. Give the address (name or IP) of the machine to deploy to.');

@@ -40,16 +40,6 @@ export interface ActivationOutcome {
 
 const GENERATION_MARKER = 'cdktf-nixos-generation=';
 
-/** Reads the host's profile generation and running system in one round trip. */
-export async function readPrevious(session: SshSession): Promise<Previous> {
-  const out = await session.check(
-    // One line each, empty when absent (readlink's own newline must not add lines).
-    `printf '%s\\n' "$(readlink ${PROFILE} 2>/dev/null)" "$([ -e /run/current-system ] && readlink -f /run/current-system)" "$([ -e ${PROFILE} ] && readlink -f ${PROFILE})"`,
-  );
-  const [link = '', system = '', profileSystem = ''] = out.split('\n').map((l) => l.trim());
-  return { generation: generationOf(link), system: system || undefined, profileSystem: profileSystem || undefined };
-}
-
 /** `system-12-link` → 12. */
 export function generationOf(link: string): number | undefined {
   const match = /system-(\d+)-link$/.exec(link);

@@ -9,7 +9,6 @@ import {
   confirm,
   disarm,
   newActivation,
-  readPrevious,
   rollBack,
 } from './activation';
 import { pushToCache, substituteOnHost } from './binary-cache';
@@ -19,6 +18,7 @@ import { DeployError, DeployStep, tail } from './errors';
 import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation, parseFlakeRef } from './evaluate';
 import { HostLock, lockHost } from './host-lock';
 import { commitKeys, restoreKeysScript, uploadKeys, validateKey } from './keys';
+import { readStatus } from './status';
 import { localValidPaths } from './local-nix';
 import { runHealthChecks } from './health';
 import { shellJoin } from './shell';
@@ -248,7 +248,12 @@ async function activateAndVerify(
   keyFiles: readonly string[],
 ): Promise<Activated> {
   const outPath = evaluation.outPath;
-  const previous = await readPrevious(session);
+  const running = await readStatus(session, host);
+  const previous = {
+    generation: running.generation,
+    system: running.currentSystem,
+    profileSystem: running.generations.find((g) => g.current)?.system,
+  };
   const activation = newActivation(action, outPath, previous, keyFiles);
   const live = action === 'switch' || action === 'test';
   if (alreadyActive(action, outPath, previous)) {

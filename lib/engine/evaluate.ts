@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DeployError, nixErrorText } from './errors';
 import { localValidPaths, nix, nixVersion } from './local-nix';
+import { isStorePath } from './store-path';
 import { Json, SystemSource } from './types';
 
 /** The default folder of cached evaluation results. */
@@ -121,8 +122,7 @@ function walk(dir: string): string[] {
  */
 export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_EVAL_CACHE_DIR, host?: string): Promise<Evaluation> {
   if ('storePath' in source) {
-    // Nix's own rules: a base-32 hash and a name of [A-Za-z0-9+-._?=] (no spaces, slashes or newlines).
-    if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/.test(source.storePath)) {
+    if (!isStorePath(source.storePath)) {
       throw new DeployError(
         'evaluate',
         host,
@@ -131,7 +131,7 @@ export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_
       );
     }
     if (source.drvPath !== undefined) {
-      if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+\.drv$/.test(source.drvPath)) {
+      if (!isStorePath(source.drvPath, true)) {
         throw new DeployError('evaluate', host, `"${source.drvPath}" is not a derivation path.`, 'Give the .drv path that produces the store path, or leave it out.');
       }
       return { drvPath: source.drvPath, outPath: source.storePath, cached: false };
