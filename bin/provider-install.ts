@@ -48,9 +48,7 @@ function banner(protoDir: string): string {
   const files: { [name: string]: string } = {};
   for (const name of fs.readdirSync(protoDir).filter((n) => n.endsWith('.proto')).sort()) files[name] = fs.readFileSync(path.join(protoDir, name), 'utf8');
   const hash = createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
-  return `#!/usr/bin/env node
-"use strict";
-(() => {
+  return `(() => {
   if (process.env.CDKTF_NIXOS_PROTO_DIR) return;
   const fs = require("fs"), path = require("path"), os = require("os");
   const files = ${JSON.stringify(files)};
@@ -68,28 +66,61 @@ function banner(protoDir: string): string {
 })();`;
 }
 
+/**
+ * Runs the bundle with a V8 code cache kept in the user's cache folder (readable by that
+ * user only): Terraform starts the provider about three times per plan, and compiling
+ * the bundle afresh is a quarter of each start. The cache is written at exit when it was
+ * missing or V8 rejected it (another Node version).
+ */
+function loader(source: string): string {
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  return `(() => {
+  const fs = require("fs"), path = require("path"), os = require("os"), vm = require("vm"), Module = require("module");
+  const base = process.env.CDKTF_NIXOS_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cdktf-nixos");
+  const file = path.join(base, "provider-code-${hash}-" + process.version + ".bin");
+  let cachedData;
+  try {
+    const stat = fs.statSync(file);
+    if (stat.uid === process.getuid() && (stat.mode & 0o077) === 0) cachedData = fs.readFileSync(file);
+  } catch {}
+  const script = new vm.Script(Module.wrap(${JSON.stringify(source)}), { filename: __filename, cachedData });
+  if (!cachedData || script.cachedDataRejected) {
+    process.once("exit", () => {
+      try {
+        fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+        fs.writeFileSync(file + "." + process.pid, script.createCachedData(), { mode: 0o600 });
+        fs.renameSync(file + "." + process.pid, file);
+      } catch {}
+    });
+  }
+  script.runInThisContext()(module.exports, require, module, __filename, __dirname);
+})();`;
+}
+
 /** Bundles providers/nixos/main.ts into one executable file. */
 export async function bundleProvider(outfile: string): Promise<number> {
   // esbuild is only needed here; loading it lazily keeps the other commands fast.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const esbuild = require('esbuild') as typeof import('esbuild');
-  fs.mkdirSync(path.dirname(outfile), { recursive: true });
-  await esbuild.build({
+  const built = await esbuild.build({
     entryPoints: [path.join(REPO_ROOT, 'providers', 'nixos', 'main.ts')],
-    outfile,
+    write: false,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    banner: { js: banner(path.join(REPO_ROOT, 'providers', 'nixos', 'protocol', 'proto')) },
     // ssh2's optional native helpers: it falls back to pure JavaScript without them.
     external: ['cpu-features', '*.node'],
     logLevel: 'error',
   });
+  const source = built.outputFiles[0].text;
+  const text = `#!/usr/bin/env node\n"use strict";\n${banner(path.join(REPO_ROOT, 'providers', 'nixos', 'protocol', 'proto'))}\n${loader(source)}\n`;
+  fs.mkdirSync(path.dirname(outfile), { recursive: true });
+  fs.writeFileSync(outfile, text, { mode: 0o755 });
   fs.chmodSync(outfile, 0o755);
-  return fs.statSync(outfile).size;
+  return Buffer.byteLength(text);
 }
 
 /** The CLI configuration: our mirror for cdktf-nixos/nixos, the machine's for hashicorp/*. */

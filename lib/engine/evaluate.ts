@@ -3,6 +3,7 @@ import execa from 'execa';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { canonicalJson } from './canonical-json';
 import { DeployError, nixErrorText } from './errors';
 import { localValidPaths, nix, nixVersion } from './local-nix';
 import { isStorePath } from './store-path';
@@ -70,22 +71,16 @@ function applyExpression(specialArgs: { [key: string]: Json } | undefined): stri
   return `c: let t = ${configuration}.config.system.build.toplevel; in { drv = t.drvPath; out = t.outPath; }`;
 }
 
-/** JSON with sorted keys, so equal values give equal cache keys. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * A hash of what Nix reads from a local flake: in a git work tree the tracked files as
  * they are on disk (git-ignored and untracked files are invisible to Nix), elsewhere
  * every file of the folder. A `path:` flake sees every file even in a git work tree.
  */
-export async function sourceFingerprint(dir: string, wholeFolder = false): Promise<string> {
+export function sourceFingerprint(dir: string, wholeFolder = false): Promise<string> {
+  return shared(fingerprints, `${wholeFolder}\0${dir}`, () => fingerprint(dir, wholeFolder));
+}
+
+async function fingerprint(dir: string, wholeFolder: boolean): Promise<string> {
   const hash = createHash('sha256');
   const top = wholeFolder ? undefined : await execa('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { reject: false });
   if (top?.exitCode === 0) {
@@ -115,12 +110,38 @@ function walk(dir: string): string[] {
     .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []));
 }
 
+/** Work in flight, by key: callers asking at the same time share one run. */
+const fingerprints = new Map<string, Promise<string>>();
+const evaluations = new Map<string, Promise<Evaluation>>();
+
+/**
+ * Shares `work` among callers that ask while it runs (Terraform plans ten resources at
+ * once, often of one flake). Finished work is not kept: the next caller sees the files
+ * as they are then.
+ */
+function shared<T>(inFlight: Map<string, Promise<T>>, key: string, work: () => Promise<T>): Promise<T> {
+  let running = inFlight.get(key);
+  if (!running) {
+    running = work().finally(() => inFlight.delete(key));
+    inFlight.set(key, running);
+  }
+  return running;
+}
+
 /**
  * Evaluates a system source to its derivation and output paths without building.
  * Results of local flakes are cached under `cacheDir`, keyed by a hash of their real
  * inputs (tracked files, configuration name, special args, Nix version).
  */
-export async function evaluate(source: SystemSource, cacheDir: string = DEFAULT_EVAL_CACHE_DIR, host?: string): Promise<Evaluation> {
+export function evaluate(source: SystemSource, cacheDir: string = DEFAULT_EVAL_CACHE_DIR, host?: string): Promise<Evaluation> {
+  if ('storePath' in source) return evaluateUncached(source, cacheDir, host);
+  return shared(evaluations, canonicalJson({ source, cacheDir }), () => evaluateUncached(source, cacheDir)).catch((error: unknown) => {
+    // The shared run names no host: each caller's error names its own.
+    throw error instanceof DeployError ? new DeployError(error.step, host, error.problem, error.fix) : error;
+  });
+}
+
+async function evaluateUncached(source: SystemSource, cacheDir: string, host?: string): Promise<Evaluation> {
   if ('storePath' in source) {
     if (!isStorePath(source.storePath)) {
       throw new DeployError(

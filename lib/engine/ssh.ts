@@ -208,6 +208,9 @@ function dial(
       reject(connectError(error, where, role, endpoint, timeoutMs));
     });
     client.connect(config);
+    // Small request/answer exchanges: without this, Nagle's algorithm meets the host's
+    // delayed ACKs and each exchange can stall for 40 ms.
+    client.setNoDelay(true);
   });
 }
 

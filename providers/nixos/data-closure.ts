@@ -3,15 +3,13 @@
  * without deploying it, for outputs and other resources.
  */
 import * as path from 'node:path';
-import { evaluate, DEFAULT_EVAL_CACHE_DIR } from '../../lib/engine';
-import { buildLocally } from '../../lib/engine/build';
-import { localClosure, localValidPaths, narSizes } from '../../lib/engine/local-nix';
+import type { Json } from '../../lib/engine';
+import { engine, engineParts } from './engine';
 import { t } from './protocol/cty-types';
 import { error } from './protocol/diagnostics';
 import { DataSourceType } from './protocol/provider';
 import { settings } from './settings';
 import { str, toJson } from './values';
-import { Json } from '../../lib/engine';
 
 export const closureDataSource: DataSourceType = {
   schema: {
@@ -29,6 +27,8 @@ export const closureDataSource: DataSourceType = {
   },
 
   async read(config) {
+    const { evaluate, DEFAULT_EVAL_CACHE_DIR } = engine();
+    const { buildLocally, localClosure, localValidPaths, narSizes } = engineParts();
     const cacheDir = settings.evalCacheDir ?? DEFAULT_EVAL_CACHE_DIR;
     try {
       const args = config.special_args === null ? undefined : toJson(config.special_args, ['special_args']);

@@ -8,21 +8,10 @@
  * - destroy only forgets the host: the machine keeps running its system.
  */
 import { createHash } from 'node:crypto';
-import {
-  deploy,
-  DeployError,
-  DeployRequest,
-  evaluate,
-  HealthCheck,
-  HostStatus,
-  Json,
-  KeySpec,
-  SshTarget,
-  status,
-  SystemSource,
-} from '../../lib/engine';
-import { canonicalJson } from '../../lib/engine/evaluate';
-import { readKeyContent } from '../../lib/engine/keys';
+import type { DeployRequest, HealthCheck, HostStatus, Json, KeySpec, SshTarget, SystemSource } from '../../lib/engine';
+import { canonicalJson } from '../../lib/engine/canonical-json';
+import { DeployError } from '../../lib/engine/errors';
+import { engine, engineParts } from './engine';
 import { containsUnknown, CtyObject, CtyValue, isPlainObject, isUnknown, t, UNKNOWN } from './protocol/cty-types';
 import { Diagnostic, error, warning } from './protocol/diagnostics';
 import { ApplyResult, PlanResult, ResourceType } from './protocol/provider';
@@ -259,7 +248,7 @@ export async function readKeys(keys: { [name: string]: PlannedKey }, host?: stri
       continue;
     }
     const placement = { destDir: spec.destDir, user: spec.user, group: spec.group, permissions: spec.permissions };
-    out[name] = { ...placement, content: await readKeyContent(name, spec, host) };
+    out[name] = { ...placement, content: await engineParts().readKeyContent(name, spec, host) };
   }
   return out;
 }
@@ -400,7 +389,7 @@ export const systemResource: ResourceType = {
       planned.drv_path = null;
     } else {
       try {
-        const evaluation = await evaluate({ flake: flake as string, specialArgs: specialArgsOf(args) }, cacheDir(), host);
+        const evaluation = await engine().evaluate({ flake: flake as string, specialArgs: specialArgsOf(args) }, cacheDir(), host);
         planned.closure_path = evaluation.outPath;
         planned.drv_path = evaluation.drvPath ?? null;
       } catch (e) {
@@ -460,7 +449,7 @@ export const systemResource: ResourceType = {
     // Deploy what the plan recorded; only a closure unknown at plan time is evaluated now.
     const request: DeployRequest = { ...deployRequestOf(planned, config, hostKeyFallback), keys: engineKeys(keys) };
     try {
-      const result = await deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
+      const result = await engine().deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
       const port = num(planned.port) ?? 22;
       return {
         newState: {
@@ -483,7 +472,7 @@ export const systemResource: ResourceType = {
     const action = str(current.action) ?? 'switch';
     let st: HostStatus;
     try {
-      st = await status(targetOf(current, str(current.host_key_seen), 10));
+      st = await engine().status(targetOf(current, str(current.host_key_seen), 10));
     } catch (e) {
       return {
         newState: current,
@@ -510,7 +499,7 @@ export const systemResource: ResourceType = {
     Object.assign(state, { health_checks: [], keys: {}, bastion: null, binary_cache: null, host, port: port ? Number(port) : null, user: user ?? null });
     let st: HostStatus;
     try {
-      st = await status(targetOf(state, undefined, 10));
+      st = await engine().status(targetOf(state, undefined, 10));
     } catch (e) {
       return { imported: [], diagnostics: [error(`Cannot reach ${host} to import it`, messageOf(e))] };
     }
@@ -535,7 +524,7 @@ async function failed(prior: CtyObject | null, planned: CtyObject, target: SshTa
   if (prior === null) return { newState: null, diagnostics };
   const state: CtyObject = { ...prior };
   try {
-    const st = await status({ ...target, connectTimeoutSeconds: 10 });
+    const st = await engine().status({ ...target, connectTimeoutSeconds: 10 });
     const running = runningSystem(st, str(prior.action) ?? 'switch');
     if (running && running !== prior.closure_path) {
       state.closure_path = running;

@@ -3,7 +3,7 @@
  */
 import { CtyBigNumber, CtyDynamic, CtyObject, CtyValue, isPlainObject, isUnknown } from './protocol/cty-types';
 import { PathError } from './protocol/diagnostics';
-import { Json } from '../../lib/engine';
+import type { Json } from '../../lib/engine';
 
 /** A string attribute, or undefined when null. Throws on unknown (callers check first). */
 export function str(value: CtyValue | undefined): string | undefined {

@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadServices } from './proto';
 import { ProviderDefinition } from './provider';
 import { StopSignal, providerService } from './service';
-import { makeSelfSignedCertificate } from './tls';
+import { serverCertificate } from './tls-cache';
 
 /** go-plugin's handshake values that Terraform uses for providers. */
 export const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -54,7 +54,7 @@ export async function startPlugin(provider: ProviderDefinition, options: ServeOp
   }
 
   const services = loadServices();
-  const certificate = await makeSelfSignedCertificate();
+  const certificate = await serverCertificate();
   // Only Terraform's client certificate is trusted, and it must be presented.
   const credentials = grpc.ServerCredentials.createSsl(
     Buffer.from(clientCert),
