@@ -196,7 +196,7 @@ describe('SSH access and secrets on real test hosts', () => {
       const span = { locked: 0, done: 0 };
       spans.push(span);
       const onProgress = (e: ProgressEvent) => {
-        if (e.message === 'checking for Nix on the host') span.locked = Date.now();
+        if (e.message === 'holding the deploy lock') span.locked = Date.now();
         if (e.step === 'done') span.done = Date.now();
       };
       return deploy({ ...request, lockWaitSeconds: 60 }, engine({ onProgress }));

@@ -160,11 +160,14 @@ exit "$(cat ${STATE_DIR}/${t}.rc)"`;
   };
 }
 
-/** Confirms an activation from a new connection; false if the watchdog got there first. */
-export async function confirm(session: SshSession, activation: Activation): Promise<boolean> {
+/**
+ * Confirms an activation from a new connection, then runs `then` in the same round trip.
+ * Null if the watchdog got there first (and `then` did not run); else what `then` printed.
+ */
+export async function confirm(session: SshSession, activation: Activation, then = ''): Promise<string | null> {
   const t = activation.token;
-  const result = await session.run(`mv ${STATE_DIR}/${t}.pending ${STATE_DIR}/${t}.confirmed`);
-  return result.code === 0;
+  const result = await session.run(`mv ${STATE_DIR}/${t}.pending ${STATE_DIR}/${t}.confirmed 2>/dev/null || exit 97\n${then}`);
+  return result.code === 97 ? null : result.stdout;
 }
 
 /** Stops the watchdog before the deployer rolls back itself; false if it already acts. */
@@ -197,13 +200,11 @@ export async function rollBack(session: SshSession, activation: Activation): Pro
 }
 
 /**
- * Deletes all but the newest `keep` generations and collects what nothing needs any more.
- * The running system stays a root, as on NixOS, even when it came from `test`.
+ * The script that deletes all but the newest `keep` generations and collects what nothing
+ * needs any more. The running system stays a root, as on NixOS, even when it came from `test`.
  */
-export async function collectGenerations(session: SshSession, keep: number): Promise<string> {
-  return session.check(
-    `[ "$(ls -d ${PROFILE}-*-link | wc -l)" -gt ${keep} ] || { echo "nothing to collect"; exit 0; }
+export function collectScript(keep: number): string {
+  return `[ "$(ls -d ${PROFILE}-*-link | wc -l)" -gt ${keep} ] || { echo "nothing to collect"; exit 0; }
 mkdir -p /nix/var/nix/gcroots && { [ -L /nix/var/nix/gcroots/current-system ] || ln -s /run/current-system /nix/var/nix/gcroots/current-system; }
-nix-env -p ${PROFILE} --delete-generations +${keep} 2>&1 && nix-store --gc 2>&1 | tail -n 1`,
-  );
+nix-env -p ${PROFILE} --delete-generations +${keep} 2>&1 && nix-store --gc 2>&1 | tail -n 1`;
 }

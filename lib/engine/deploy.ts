@@ -5,7 +5,7 @@ import {
   activate,
   Activation,
   awaitWatchdogRollback,
-  collectGenerations,
+  collectScript,
   confirm,
   disarm,
   newActivation,
@@ -17,8 +17,8 @@ import { copyClosure, CopyStats } from './copy';
 import { DeployError, DeployStep, tail } from './errors';
 import { DEFAULT_EVAL_CACHE_DIR, evaluate, Evaluation, parseFlakeRef } from './evaluate';
 import { HostLock, lockHost } from './host-lock';
-import { commitKeys, restoreKeysScript, uploadKeys, validateKey } from './keys';
-import { readStatus } from './status';
+import { commitKeys, commitKeysScript, restoreKeysScript, uploadKeys, validateKey } from './keys';
+import { HostStatus, parseStatus, STATUS_SCRIPT } from './status';
 import { localValidPaths } from './local-nix';
 import { runHealthChecks } from './health';
 import { shellJoin } from './shell';
@@ -101,8 +101,11 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
   try {
     signal?.throwIfAborted();
     const lockToken = randomBytes(8).toString('hex');
-    lock = await step('lock', host, report, 'taking the deploy lock', () => lockHost(session, host, request.lockWaitSeconds ?? 0, lockToken));
-    await step('connect', host, report, 'checking for Nix on the host', () => requireNix(session, host));
+    // One round trip: the lock, whether the host has Nix, and what it runs.
+    lock = await step('lock', host, report, 'taking the deploy lock', () => lockHost(session, host, request.lockWaitSeconds ?? 0, lockToken, HOST_REPORT));
+    report({ step: 'lock', message: 'holding the deploy lock' });
+    requireNix(lock.report, session, host);
+    const running = parseStatus(lock.report, host, session.hostKey);
 
     const buildOn = request.buildOn ?? 'local';
     let source: StoreSource = localStore;
@@ -125,7 +128,10 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
 
     let copied: CopyStats = { paths: 0, bytes: 0 };
     const retries = request.copyRetries ?? 2;
-    for (let attempt = 0; ; attempt++) {
+    // A system the host runs or keeps as a generation is whole in its store.
+    const onHost = running.currentSystem === evaluation.outPath || running.generations.some((g) => g.system === evaluation.outPath);
+    if (onHost) report({ step: 'copy', message: 'the host has the closure already' });
+    for (let attempt = 0; !onHost; attempt++) {
       try {
         copied = await step('copy', host, report, 'copying the closure', () => copyToHost(request, evaluation, source, session, report, signal));
         break;
@@ -150,7 +156,7 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
     signal?.throwIfAborted();
 
     // From here on the host changes: no cancellation until it is on a whole system.
-    const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, host, report, keyFiles));
+    const result = await step('activate', host, report, `activating (${action})`, () => activateAndVerify(request, action, evaluation, session, running, report, keyFiles));
     return {
       ...result,
       drvPath: evaluation.drvPath,
@@ -191,9 +197,12 @@ function explainCopyFailure(error: unknown, host: string, lost: string | undefin
   return new DeployError('copy', host, problem, "Check the host's Nix store (space, permissions) and deploy again. The system running on the host is unchanged.");
 }
 
-async function requireNix(session: SshSession, host: string): Promise<void> {
-  const result = await session.run('command -v nix-store >/dev/null && command -v nix-env >/dev/null');
-  if (result.code === 0) return;
+const HOST_REPORT = `if command -v nix-store >/dev/null && command -v nix-env >/dev/null; then echo "nix yes"; else echo "nix no"; fi
+${STATUS_SCRIPT}`;
+
+/** Refuses a host without Nix, from the lock's HOST_REPORT. */
+function requireNix(hostReport: string, session: SshSession, host: string): void {
+  if (/^nix yes$/m.test(hostReport)) return;
   throw new DeployError(
     'connect',
     host,
@@ -217,10 +226,11 @@ async function copyToHost(
     report({ step: 'copy', message: `pushing to the binary cache ${cache.uri}` });
     await pushToCache(cache, outPath, host);
     report({ step: 'copy', message: 'the host fetches from the binary cache' });
-    await substituteOnHost(session, outPath, cache);
+    // A realised path means a whole closure: nothing is left to ask about or copy.
+    if (await substituteOnHost(session, outPath, cache)) return { paths: 0, bytes: 0 };
   } else if (request.substituteOnTarget) {
     report({ step: 'copy', message: "the host fetches what it can from its own substituters" });
-    await substituteOnHost(session, outPath);
+    if (await substituteOnHost(session, outPath)) return { paths: 0, bytes: 0 };
   }
   if (source === localStore && !evaluation.drvPath && !(await localValidPaths([outPath])).has(outPath)) {
     const onHost = (await session.run(shellJoin(['nix-store', '--check-validity', outPath]))).code === 0;
@@ -243,12 +253,12 @@ async function activateAndVerify(
   action: Action,
   evaluation: Evaluation,
   session: SshSession,
-  host: string,
+  running: HostStatus,
   report: Report,
   keyFiles: readonly string[],
 ): Promise<Activated> {
   const outPath = evaluation.outPath;
-  const running = await readStatus(session, host);
+  const host = running.host;
   const previous = {
     generation: running.generation,
     system: running.currentSystem,
@@ -305,27 +315,50 @@ async function activateAndVerify(
     );
   }
   const generation = outcome.generation ?? previous.generation;
-  if (magic !== undefined) await confirmFresh(request.target, session, activation, magic, host, report);
-  if (live && request.healthChecks?.length) {
+  const keep = request.keepGenerations ?? 10;
+  const finish = finishScript(action, keep, keyFiles);
+  const checks = live && request.healthChecks?.length ? request.healthChecks : undefined;
+  // Without health checks the deploy stands once confirmed: finish in the same round trip.
+  // With them, the previous generation must stay until they pass.
+  let finished: string | undefined;
+  if (magic !== undefined) finished = await confirmFresh(request.target, session, activation, magic, host, report, checks ? '' : finish);
+  if (checks) {
     try {
-      await runHealthChecks(session, request.healthChecks, host, (message) => report({ step: 'health', message }));
+      await runHealthChecks(session, checks, host, (message) => report({ step: 'health', message }));
     } catch (error) {
       const undone = await undo(session, activation);
       throw new DeployError('health', host, `${(error as DeployError).problem} ${undone}`, 'Look at the service on the host; the new system is still in its store for inspection.');
     }
   }
-  if (action === 'switch' || action === 'boot') {
-    const keep = request.keepGenerations ?? 10;
-    try {
-      const collected = await collectGenerations(session, keep);
-      report({ step: 'activate', message: `kept the newest ${keep} generations; ${collected.trim().split('\n').pop()}` });
-    } catch (error) {
-      report({ step: 'activate', message: `collecting old generations failed (the deploy itself succeeded): ${(error as Error).message}` });
-    }
+  if (finish && (finished === undefined || checks)) {
+    finished = await session.run(finish).then(
+      (r) => r.stdout,
+      (error: Error) => `finishing failed: ${error.message}`,
+    );
   }
-  await commitKeys(session, keyFiles).catch((error: Error) => report({ step: 'keys', message: `removing the keys' previous versions failed: ${error.message}` }));
+  reportFinish(finished ?? '', keep, report);
   report({ step: 'done', message: generation !== undefined ? `${outPath} is active as generation ${generation}` : `${outPath} is active` });
   return { host, action, outPath, generation };
+}
+
+/**
+ * What follows a deploy that stands: old generations are collected (switch, boot) and what
+ * the keys replaced is dropped. Prints one line about the collection.
+ */
+function finishScript(action: Action, keep: number, keyFiles: readonly string[]): string {
+  const collect =
+    action === 'switch' || action === 'boot'
+      ? `if out=$( ( ${collectScript(keep)} ) 2>&1 ); then echo "collected: $(echo "$out" | tail -n 1)"; else echo "collect failed: $(echo "$out" | tail -n 3 | tr '\\n' ' ')"; fi`
+      : '';
+  return [collect, commitKeysScript(keyFiles)].filter(Boolean).join('\n');
+}
+
+/** Reports what finishScript printed; a failure there does not undo the deploy. */
+function reportFinish(output: string, keep: number, report: Report): void {
+  const collected = /^collected: (.*)$/m.exec(output)?.[1];
+  if (collected !== undefined) report({ step: 'activate', message: `kept the newest ${keep} generations; ${collected}` });
+  const failed = /^(?:collect|finishing) failed: (.*)$/m.exec(output)?.[1];
+  if (failed !== undefined) report({ step: 'activate', message: `collecting old generations failed (the deploy itself succeeded): ${failed.trim()}` });
 }
 
 /**
@@ -359,7 +392,7 @@ async function undo(session: SshSession, activation: Activation): Promise<string
  * Magic rollback: a brand-new SSH connection must log in and confirm within the time
  * limit. If that fails, the host's watchdog restores the previous system by itself.
  */
-async function confirmFresh(target: SshTarget, session: SshSession, activation: Activation, timeoutSeconds: number, host: string, report: Report): Promise<void> {
+async function confirmFresh(target: SshTarget, session: SshSession, activation: Activation, timeoutSeconds: number, host: string, report: Report, then: string): Promise<string> {
   report({ step: 'confirm', message: `confirming over a new SSH connection (the host rolls back by itself after ${timeoutSeconds} s)` });
   const deadline = Date.now() + timeoutSeconds * 1000;
   let reason = '';
@@ -367,7 +400,8 @@ async function confirmFresh(target: SshTarget, session: SshSession, activation: 
     try {
       const fresh = await SshSession.connect({ ...target, connectTimeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)) });
       try {
-        if (await confirm(fresh, activation)) return;
+        const output = await confirm(fresh, activation, then);
+        if (output !== null) return output;
         reason = 'the host had already given up waiting';
         break;
       } finally {

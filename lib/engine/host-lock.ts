@@ -10,6 +10,8 @@ const LOCK = `${STATE_DIR}/lock`;
 /** A held deploy lock on a host; released by `release()` or when the connection ends. */
 export interface HostLock {
   release(): void;
+  /** What the `report` script printed once the lock was held. */
+  readonly report: string;
 }
 
 /**
@@ -18,11 +20,16 @@ export interface HostLock {
  * deployer dies, the connection drops and the lock is free again. `token` names one
  * deploy: taking the lock again with it (after a lost connection) ends the old holder at
  * once, which sshd may otherwise keep until TCP notices the connection is gone.
+ * `report` runs once the lock is held, in the same round trip: what the host runs is
+ * then read by the deploy that may change it.
  */
-export async function lockHost(session: SshSession, host: string, waitSeconds: number, token: string): Promise<HostLock> {
+export async function lockHost(session: SshSession, host: string, waitSeconds: number, token: string, report = ''): Promise<HostLock> {
   const owner = `${os.userInfo().username}@${os.hostname()} (pid ${process.pid}, since ${new Date().toISOString()})`;
+  const marker = `cdktf-nixos-locked-${token}`;
   // lock.owner is "TOKEN HOLDER-PID OWNER": the holder is the shell that becomes `cat`.
-  const hold = `echo "${token} $$ "${shellQuote(owner)} > ${LOCK}.owner; echo locked; exec cat >/dev/null`;
+  const hold = `echo "${token} $$ "${shellQuote(owner)} > ${LOCK}.owner
+${report}
+echo ${marker}; exec cat >/dev/null`;
   const script = `mkdir -p ${STATE_DIR}
 if read -r t pid rest < ${LOCK}.owner 2>/dev/null && [ "$t" = ${token} ] && [ "$(cat /proc/$pid/comm 2>/dev/null)" = cat ]; then kill "$pid"; fi
 exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(hold)}`;
@@ -31,10 +38,10 @@ exec flock -w ${waitSeconds} -E 75 ${LOCK} sh -c ${shellQuote(hold)}`;
     let output = '';
     channel.on('data', (d: Buffer) => {
       output += d.toString();
-      if (output.includes('locked\n')) resolve({ release: () => channel.end() });
+      if (output.endsWith(`${marker}\n`)) resolve({ release: () => channel.end(), report: output.slice(0, -`${marker}\n`.length) });
     });
     channel.on('close', async (code: number | null) => {
-      if (output.includes('locked\n')) return;
+      if (output.endsWith(`${marker}\n`)) return;
       if (code === 75) {
         const holder = (await session.run(`cut -d' ' -f3- ${LOCK}.owner 2>/dev/null`).catch(() => ({ stdout: '' }))).stdout.trim();
         reject(

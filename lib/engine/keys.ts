@@ -116,7 +116,11 @@ export function restoreKeysScript(files: readonly string[]): string {
 
 /** Drops what the keys replaced, once the deploy stands. */
 export async function commitKeys(session: SshSession, files: readonly string[]): Promise<void> {
-  if (files.length === 0) return;
-  const backups = files.flatMap((file) => Object.values(keyBackup(file)));
-  await session.check(`rm -f ${backups.map(shellQuote).join(' ')}`);
+  if (files.length > 0) await session.check(commitKeysScript(files));
+}
+
+/** The script of commitKeys (empty without keys), to run within another. */
+export function commitKeysScript(files: readonly string[]): string {
+  if (files.length === 0) return '';
+  return `rm -f ${files.flatMap((file) => Object.values(keyBackup(file))).map(shellQuote).join(' ')}`;
 }

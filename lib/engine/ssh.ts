@@ -245,7 +245,8 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
         'Check the path given as privateKeyFile.',
       );
     }
-    return { privateKey, agent: endpoint.agent };
+    // Straight to the key: ssh2 would first try "none", one more round trip per login.
+    return { privateKey, agent: endpoint.agent, authHandler: endpoint.agent ? ['publickey', 'agent'] : ['publickey'] };
   }
   const agent = endpoint.agent ?? process.env.SSH_AUTH_SOCK;
   if (!agent) {
@@ -256,7 +257,7 @@ function authentication(endpoint: SshEndpoint, role: string): Partial<ConnectCon
       'Set privateKeyFile, or start ssh-agent and set SSH_AUTH_SOCK (or agent).',
     );
   }
-  return { agent };
+  return { agent, authHandler: ['agent'] };
 }
 
 function connectError(error: Error & { level?: string; code?: string }, where: string, role: string, endpoint: SshEndpoint, timeoutMs: number): DeployError {

@@ -28,7 +28,8 @@ export interface HostStatus {
   readonly hostKey: string;
 }
 
-const STATUS_SCRIPT = `echo "current $([ -e /run/current-system ] && readlink -f /run/current-system)"
+/** Prints what the host runs, for parseStatus. */
+export const STATUS_SCRIPT = `echo "current $([ -e /run/current-system ] && readlink -f /run/current-system)"
 echo "booted $([ -e /run/booted-system ] && readlink -f /run/booted-system)"
 echo "profile $(readlink ${PROFILE} 2>/dev/null)"
 for l in ${PROFILE}-*-link; do
@@ -38,13 +39,17 @@ true`;
 
 /** Reads what the host runs through an open session. */
 export async function readStatus(session: SshSession, host: string): Promise<HostStatus> {
-  const out = await session.check(STATUS_SCRIPT);
+  return parseStatus(await session.check(STATUS_SCRIPT), host, session.hostKey);
+}
+
+/** What the host runs, from the output of STATUS_SCRIPT. */
+export function parseStatus(out: string, host: string, hostKey: string): HostStatus {
   const value = (key: string) => out.match(new RegExp(`^${key} (.+)$`, 'm'))?.[1]?.trim() || undefined;
   const generation = generationOf(value('profile') ?? '');
   const generations = [...out.matchAll(/^gen (\S+) (\S+) (\d+)$/gm)]
     .map(([, link, system, created]) => ({ number: generationOf(link)!, system, created: Number(created), current: generationOf(link) === generation }))
     .sort((a, b) => a.number - b.number);
-  return { host, currentSystem: value('current'), bootedSystem: value('booted'), generation, generations, hostKey: session.hostKey };
+  return { host, currentSystem: value('current'), bootedSystem: value('booted'), generation, generations, hostKey };
 }
 
 /** Connects to a host and reports what it runs. */
