@@ -464,10 +464,12 @@ async function measureN(cfg: Config, world: World, fixture: Fixture, cacheKey: {
     b: await startRelays(sets.b, cfg.delayMs),
   };
   try {
+    // A fresh path per run: Nix remembers what a cache URI held, and the address repeats.
+    const prefix = `/run-${Date.now()}`;
     const stackCache: StackCache = {
       // Pushes go through the deployer's uplink and its delay relay; hosts fetch directly.
-      uri: `http://127.0.0.1:${relays.ours.ports[n]}?compression=zstd`,
-      substituterUri: `http://${cache.address}:${CACHE_PORT}`,
+      uri: `http://127.0.0.1:${relays.ours.ports[n]}${prefix}?compression=zstd`,
+      substituterUri: `http://${cache.address}:${CACHE_PORT}${prefix}`,
       ...cacheKey,
     };
     const stackHosts = (flakes: string[]): StackHost[] =>

@@ -18,6 +18,10 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 for rc in /root/.bashrc /root/.profile /root/.bash_profile; do
   if [ -e "$rc" ]; then mount --bind /dev/null "$rc"; fi
 done
+# A machine's own ~/.cache: Nix keeps what it learnt of binary caches there, and one host
+# must not trust what the deployer or another host remembers of a cache.
+mkdir -p /root/.cache
+mount -t tmpfs -o mode=0700 tmpfs /root/.cache
 if [ -f "$dir/nix.conf.extra" ]; then
   # A host Nix configuration of its own: a copy of the machine's with the extra lines.
   rm -rf "$dir/etc-nix"

@@ -36,9 +36,10 @@ export function pushToCache(cache: BinaryCacheSpec, outPath: string, host?: stri
 
 /**
  * Lets the host fetch the closure itself: from the given cache (trusting its key), or from
- * the substituters the host already has. What it cannot fetch is copied afterwards.
+ * the substituters the host already has. What it cannot fetch is copied afterwards;
+ * `problem` says why it could not.
  */
-export async function substituteOnHost(session: SshSession, outPath: string, cache?: BinaryCacheSpec): Promise<boolean> {
+export async function substituteOnHost(session: SshSession, outPath: string, cache?: BinaryCacheSpec): Promise<{ realised: boolean; problem: string }> {
   const options = cache
     ? [
         '--option', 'substituters', cache.substituterUri ?? cache.uri,
@@ -46,5 +47,5 @@ export async function substituteOnHost(session: SshSession, outPath: string, cac
       ]
     : [];
   const result = await session.run(shellJoin(['nix-store', '--realise', outPath, ...options]) + ' >/dev/null');
-  return result.code === 0;
+  return { realised: result.code === 0, problem: result.code === 0 ? '' : nixErrorText(result.stderr) };
 }

@@ -12,6 +12,7 @@ import {
   rollBack,
 } from './activation';
 import { pushToCache, substituteOnHost } from './binary-cache';
+import { closeFetchConnections, fetchAhead, fetchingAhead, takeFetchConnection } from './fetch-ahead';
 import { buildLocally, buildRemotely } from './build';
 import { copyClosure, CopyStats } from './copy';
 import { DeployError, DeployStep, tail } from './errors';
@@ -88,7 +89,7 @@ export async function deploy(request: DeployRequest, options: EngineOptions = {}
   // Evaluation and connecting are independent and both take a while.
   const [evaluated, connected] = await Promise.allSettled([
     step('evaluate', host, report, 'evaluating', () => evaluate(request.system, cacheDir, host)),
-    step('connect', host, report, `connecting to ${describeEndpoint(request.target)}`, () => SshSession.connect(request.target)),
+    step('connect', host, report, `connecting to ${describeEndpoint(request.target)}`, async () => (await takeFetchConnection(request.target)) ?? SshSession.connect(request.target)),
   ]);
   if (evaluated.status === 'rejected' || connected.status === 'rejected') {
     if (connected.status === 'fulfilled') connected.value.close();
@@ -223,14 +224,21 @@ async function copyToHost(
   const host = targetLabel(request.target);
   if (request.binaryCache) {
     const cache = request.binaryCache;
+    const ahead = fetchingAhead(request.target, outPath);
+    if (ahead) {
+      report({ step: 'copy', message: 'waiting for the fetch from the binary cache that started ahead' });
+      if (await ahead) return { paths: 0, bytes: 0 };
+    }
     report({ step: 'copy', message: `pushing to the binary cache ${cache.uri}` });
     await pushToCache(cache, outPath, host);
     report({ step: 'copy', message: 'the host fetches from the binary cache' });
     // A realised path means a whole closure: nothing is left to ask about or copy.
-    if (await substituteOnHost(session, outPath, cache)) return { paths: 0, bytes: 0 };
+    const fetched = await substituteOnHost(session, outPath, cache);
+    if (fetched.realised) return { paths: 0, bytes: 0 };
+    report({ step: 'copy', message: `the host could not fetch all of it from the binary cache (${fetched.problem}); the deployer sends the rest` });
   } else if (request.substituteOnTarget) {
     report({ step: 'copy', message: "the host fetches what it can from its own substituters" });
-    if (await substituteOnHost(session, outPath)) return { paths: 0, bytes: 0 };
+    if ((await substituteOnHost(session, outPath)).realised) return { paths: 0, bytes: 0 };
   }
   if (source === localStore && !evaluation.drvPath && !(await localValidPaths([outPath])).has(outPath)) {
     const onHost = (await session.run(shellJoin(['nix-store', '--check-validity', outPath]))).code === 0;
@@ -448,6 +456,18 @@ export async function deployMany(requests: readonly DeployRequest[], options: En
     }
   };
   const concurrency = Math.max(1, Math.min(options.concurrency ?? Math.max(8, os.cpus().length * 4), requests.length));
+  if (requests.length > concurrency) {
+    // Hosts waiting for their turn fetch their closure from the cache meanwhile.
+    for (const r of requests) {
+      const cache = r.binaryCache;
+      if (!cache || (r.buildOn ?? 'local') !== 'local') continue;
+      evaluate(r.system, options.evalCacheDir).then(
+        (closure) => fetchAhead(r.target, closure, cache, options.evalCacheDir),
+        () => undefined, // the host's own deploy reports it
+      );
+    }
+  }
   await Promise.all(Array.from({ length: concurrency }, worker));
+  await closeFetchConnections();
   return outcomes;
 }

@@ -9,3 +9,4 @@ export { status, rollback } from './status';
 export type { HostStatus, Generation } from './status';
 export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './known-hosts';
 export { formatBytes } from './copy';
+export { fetchAhead } from './fetch-ahead';

@@ -12,6 +12,7 @@ import type { DeployRequest, HealthCheck, HostStatus, Json, KeySpec, SshTarget, 
 import { canonicalJson } from '../../lib/engine/canonical-json';
 import { DeployError } from '../../lib/engine/errors';
 import { engine, engineParts } from './engine';
+import { forgetPlannedFetch, notePlannedFetch, plannedFetches } from './planned-fetches';
 import { containsUnknown, CtyObject, CtyValue, isPlainObject, isUnknown, t, UNKNOWN } from './protocol/cty-types';
 import { Diagnostic, error, warning } from './protocol/diagnostics';
 import { ApplyResult, PlanResult, ResourceType } from './protocol/provider';
@@ -297,6 +298,36 @@ function cacheDir(): string | undefined {
   return settings.evalCacheDir;
 }
 
+/** Where the provider keeps what outlives a process: the evaluation cache's folder. */
+function stateDir(): string {
+  return settings.evalCacheDir ?? engine().DEFAULT_EVAL_CACHE_DIR;
+}
+
+/** The attributes that say how to reach the host and which cache it fetches from. */
+const FETCH_ATTRIBUTES = ['host', 'port', 'user', 'private_key_file', 'host_key', 'bastion', 'connect_timeout_seconds', 'binary_cache', 'closure_path'];
+
+/**
+ * Notes what the host will fetch from its binary cache when this plan is applied (see
+ * planned-fetches.ts), or removes an older note when it fetches nothing.
+ */
+function notePlan(planned: CtyObject, prior: CtyObject | null): void {
+  // A host known only after apply cannot be noted; its apply fetches for itself.
+  if (FETCH_ATTRIBUTES.some((n) => containsUnknown(planned[n]))) return;
+  const request = deployRequestOf(planned, null, str(prior?.host_key_seen));
+  const outPath = str(planned.closure_path);
+  if (!request.binaryCache || !outPath || (request.buildOn ?? 'local') !== 'local' || outPath === str(prior?.closure_path)) {
+    forgetPlannedFetch(stateDir(), request.target);
+    return;
+  }
+  const drvPath = str(planned.drv_path);
+  notePlannedFetch(stateDir(), { target: request.target, closure: { outPath, ...(drvPath ? { drvPath } : {}) }, cache: request.binaryCache });
+}
+
+/** Starts every host that the plan gave this closure and cache fetching it (once per host and closure). */
+function fetchAheadAsPlanned(outPath: string, cache: { uri: string }): void {
+  for (const fetch of plannedFetches(stateDir(), outPath, cache.uri)) void engine().fetchAhead(fetch.target, fetch.closure, fetch.cache, stateDir());
+}
+
 function messageOf(thrown: unknown): string {
   return thrown instanceof Error ? thrown.message : String(thrown);
 }
@@ -409,6 +440,7 @@ export const systemResource: ResourceType = {
     }
 
     const replacing = prior !== null && canonical(prior.host) !== canonical(proposed.host);
+    notePlan(planned, replacing ? null : prior);
     const pinned = typeof proposed.host_key === 'string' ? proposed.host_key : undefined;
     if (prior === null || replacing) {
       planned.id = UNKNOWN;
@@ -448,6 +480,7 @@ export const systemResource: ResourceType = {
     }
     // Deploy what the plan recorded; only a closure unknown at plan time is evaluated now.
     const request: DeployRequest = { ...deployRequestOf(planned, config, hostKeyFallback), keys: engineKeys(keys) };
+    if (request.binaryCache && typeof planned.closure_path === 'string') fetchAheadAsPlanned(planned.closure_path, request.binaryCache);
     try {
       const result = await engine().deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
       const port = num(planned.port) ?? 22;
@@ -465,6 +498,8 @@ export const systemResource: ResourceType = {
     } catch (e) {
       const summary = e instanceof DeployError ? `Deploying to ${host} failed` : `Deploying to ${host} failed unexpectedly`;
       return failed(prior, planned, target, [error(summary, messageOf(e))]);
+    } finally {
+      forgetPlannedFetch(stateDir(), target);
     }
   },
 
