@@ -3,7 +3,7 @@ import execa from 'execa';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { installProvider } from '../bin/provider-install';
+import { installProvider, terraformEnv } from '../bin/provider-install';
 import { makeSelfSignedCertificate } from '../providers/nixos/protocol/tls';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../providers/nixos/protocol/serve';
 import { TestHost, World } from '../world/world';
@@ -67,8 +67,7 @@ async function main(): Promise<void> {
   try {
     await world.removeAll();
     const installed = await installProvider({ dir: path.join(work, 'providers') });
-    const env: NodeJS.ProcessEnv = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    delete env.TF_LOG;
+    const env: NodeJS.ProcessEnv = terraformEnv(installed);
 
     // 1. Start-up of the bundled provider.
     const cert = await makeSelfSignedCertificate('terraform');

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
-import { installProvider } from '../bin/provider-install';
+import { installProvider, terraformEnv } from '../bin/provider-install';
 import { evaluate } from '../lib/engine';
 import { nixStore } from '../lib/engine/local-nix';
 import { TestHost, World } from '../world/world';
@@ -590,8 +590,7 @@ async function main(): Promise<void> {
     log('building the fixture closures');
     fixture = await makeFixture(cfg, work);
     const installed = await installProvider({ dir: path.join(work, 'providers') });
-    const tfEnv: NodeJS.ProcessEnv = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    delete tfEnv.TF_LOG;
+    const tfEnv: NodeJS.ProcessEnv = terraformEnv(installed);
     const secretKeyFile = path.join(work, 'cache.sec');
     await execa('nix-store', ['--generate-binary-cache-key', 'bench-scale-1', secretKeyFile, path.join(work, 'cache.pub')]);
     const cacheKey = { publicKey: fs.readFileSync(path.join(work, 'cache.pub'), 'utf8').trim(), secretKeyFile };

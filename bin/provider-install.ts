@@ -154,3 +154,13 @@ export async function installProvider(options: InstallOptions = {}): Promise<Ins
   fs.writeFileSync(cliConfig, cliConfigText(mirror, awsMirror));
   return { executable, mirror, cliConfig, bytes };
 }
+
+/**
+ * The environment for running terraform with an installed provider, offline and quiet
+ * (no checkpoint calls, no TF_LOG inherited into captured output).
+ */
+export function terraformEnv(installed: Pick<Installed, 'cliConfig'>, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
+  delete env.TF_LOG;
+  return env;
+}

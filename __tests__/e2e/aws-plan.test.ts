@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'cdktf';
-import { installProvider } from '../../bin/provider-install';
+import { installProvider, terraformEnv } from '../../bin/provider-install';
 import { buildApp } from '../../main';
 import { tempDir } from '../support/world';
 import { runTerraform } from '../support/terraform';
@@ -37,10 +37,7 @@ describe('the aws stack, planned offline by terraform with the real AWS provider
     app.synth();
     stackDir = path.join(work, 'cdktf.out', 'stacks', 'aws');
     env = {
-      ...process.env,
-      TF_CLI_CONFIG_FILE: installed.cliConfig,
-      TF_IN_AUTOMATION: '1',
-      CHECKPOINT_DISABLE: '1',
+      ...terraformEnv(installed),
       // Fake: nothing here can reach AWS, and nothing must try to.
       AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
@@ -49,7 +46,6 @@ describe('the aws stack, planned offline by terraform with the real AWS provider
     };
     delete env.AWS_PROFILE;
     delete env.AWS_SESSION_TOKEN;
-    delete env.TF_LOG;
   });
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, DataResource, TerraformOutput, TerraformStack } from 'cdktf';
-import { installProvider } from '../../bin/provider-install';
+import { installProvider, terraformEnv } from '../../bin/provider-install';
 import { NixosProvider, NixosSystem, useStateBackend } from '../../lib';
 import { buildApp } from '../../main';
 import { PgCluster, psqlQuery, startPostgres, stopPostgres } from '../../world/postgres';
@@ -79,8 +79,7 @@ describe('the pg backend against a real PostgreSQL: concurrent deploys of one st
     new TerraformOutput(stack, 'closure', { value: system.closurePath });
     app.synth();
     stackDir = path.join(work, 'cdktf.out', 'stacks', 'shared');
-    env = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', PG_CONN_STR: pg.connStr };
-    delete env.TF_LOG;
+    env = { ...terraformEnv(installed), PG_CONN_STR: pg.connStr };
   });
   afterAll(async () => {
     await world?.removeHost('backends-a');
@@ -178,7 +177,7 @@ describe('the S3 backend with locking (synthesized and validated; S3 cannot be r
       s3: { bucket: 'example-tf-state', key: 'cdktf-nixos/aws.tfstate', region: 'eu-central-1', encrypt: true, use_lockfile: true },
     });
 
-    const env = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
+    const env = terraformEnv(installed);
     const init = await run(stackDir, env, ['init', '-backend=false', '-no-color', '-input=false']);
     expect(init.out).toContain('Terraform has been successfully initialized');
     expect(init.status).toBe(0);

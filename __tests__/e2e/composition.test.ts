@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, DataTerraformRemoteStateLocal, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
-import { installProvider } from '../../bin/provider-install';
+import { installProvider, terraformEnv } from '../../bin/provider-install';
 import { NixosProvider, NixosSystem } from '../../lib';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, tempDir, waitForService } from '../support/world';
@@ -29,8 +29,7 @@ describe('an HCL stack provides the host, a cdktf-nixos stack deploys to it thro
     await world.removeAll();
     [host, fixture] = await Promise.all([world.createHost({ name: 'compose-a' }), Fixture.create({ version: '1' })]);
     const installed = await installProvider({ dir: path.join(work, 'providers') });
-    env = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    delete env.TF_LOG;
+    env = terraformEnv(installed);
     hclDir = path.join(work, 'infra');
     fs.mkdirSync(hclDir);
   });

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { evaluate } from '../../lib/engine';
-import { installProvider, Installed } from '../../bin/provider-install';
+import { installProvider, Installed, terraformEnv } from '../../bin/provider-install';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, tempDir, waitForService } from '../support/world';
 import { runTerraform, TerraformRun } from '../support/terraform';
@@ -41,8 +41,7 @@ describe('nixos_system under faults, with the real terraform', () => {
     fixture = await Fixture.create({ version: `faults-${process.pid}-1`, slowServiceSeconds: 8 });
     work = tempDir('provider-faults');
     installed = await installProvider({ dir: path.join(work, 'providers') });
-    env = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    delete env.TF_LOG;
+    env = terraformEnv(installed);
   });
   afterAll(async () => {
     if (world) await world.removeAll();

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deploy, evaluate } from '../../lib/engine';
-import { installProvider, Installed } from '../../bin/provider-install';
+import { installProvider, Installed, terraformEnv } from '../../bin/provider-install';
 import { TestHost, World } from '../../world/world';
 import { currentSystem, Fixture, generations, tempDir, waitForService } from '../support/world';
 import { runTerraform, TerraformRun } from '../support/terraform';
@@ -39,8 +39,7 @@ describe('nixos_system with the real terraform and the bundled provider', () => 
     fs.mkdirSync(stack);
     installed = await installProvider({ dir: path.join(work, 'providers') });
     fs.writeFileSync(path.join(work, 'secret'), `${SECRET}\n`);
-    env = { ...process.env, TF_CLI_CONFIG_FILE: installed.cliConfig, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
-    delete env.TF_LOG;
+    env = terraformEnv(installed);
   });
   afterAll(async () => {
     await world?.removeHost('prov-a');

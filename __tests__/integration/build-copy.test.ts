@@ -82,7 +82,7 @@ describe('building elsewhere and copying through binary caches, on real test hos
   beforeAll(async () => {
     // A world of its own: a jest run's global setup (of another suite run at the same time) empties the shared one.
     world = await World.open(path.join(path.dirname(TEST_WORLD_DIR), 'test-build-copy'));
-    const names = ['on-target', 'builder', 'via-builder', 'cache-a', 'cache-b', 'wrong-key', 'http', 'many-1', 'many-2', 'many-3', 'many-4'];
+    const names = ['on-target', 'builder', 'via-builder', 'cache-a', 'cache-b', 'wrong-key', 'http', 'many-1', 'many-2', 'many-3', 'many-4', 'ahead-1', 'ahead-2', 'ahead-3'];
     const created = await createHosts(world, 'build', names);
     hosts = Object.fromEntries(names.map((n, i) => [n, created[i]]));
     fixture = await Fixture.create({ version: freshVersion('bc') });
@@ -206,6 +206,37 @@ describe('building elsewhere and copying through binary caches, on real test hos
       } finally {
         await server.close();
       }
+    });
+
+    it('hosts waiting for their turn fetch from the cache ahead: the last host has the closure before its own deploy starts', async () => {
+      await fixture.update({ version: freshVersion('ahead') });
+      const targets = ['ahead-1', 'ahead-2', 'ahead-3'].map((n) => hosts[n]);
+      const events: { host: string; message: string }[] = [];
+      let lastHostHadItWhenFirstWasDone: Promise<boolean> | undefined;
+      const outcomes = await deployMany(
+        targets.map((h) => request(h, { binaryCache: cache })),
+        {
+          evalCacheDir,
+          concurrency: 1,
+          onProgress: (e) => {
+            events.push({ host: e.host, message: e.message });
+            if (e.host === targetLabel(request(targets[0]).target) && e.step === 'done') {
+              lastHostHadItWhenFirstWasDone = validOnHost(world, targets[2], [e.message.split(' ')[0]]);
+            }
+          },
+        },
+      );
+
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true, true]);
+      expect(await lastHostHadItWhenFirstWasDone).toBe(true);
+      const label = (h: TestHost) => targetLabel(request(h).target);
+      // One at a time, and the third one's deploy began after the first was done.
+      const firstDone = events.findIndex((e) => e.host === label(targets[0]) && /is active/.test(e.message));
+      expect(events.findIndex((e) => e.host === label(targets[2]))).toBeGreaterThan(firstDone);
+      for (const host of targets.slice(1)) {
+        expect(events.filter((e) => e.host === label(host)).map((e) => e.message)).toContain('waiting for the fetch from the binary cache that started ahead');
+      }
+      for (const outcome of outcomes) expect(outcome.ok && outcome.result).toMatchObject({ bytesSent: 0, pathsCopied: 0, generation: 1 });
     });
 
     it("substituteOnTarget: the host fetches from its own substituters (its own nix.conf)", async () => {

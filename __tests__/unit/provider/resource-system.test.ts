@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CtyDynamic, CtyObject, isUnknown, UNKNOWN } from '../../../providers/nixos/protocol/cty-types';
+import { plannedFetches } from '../../../providers/nixos/planned-fetches';
 import { hashKeys, readKeys, systemResource, systemSchema } from '../../../providers/nixos/resource-system';
+import { settings } from '../../../providers/nixos/settings';
 import { canonical, toJson } from '../../../providers/nixos/values';
 
 const ctx = { signal: new AbortController().signal };
@@ -69,5 +71,32 @@ describe('nixos_system without hosts', () => {
 
   it('turns dynamic values into JSON', () => {
     expect(toJson(new CtyDynamic(['object', { a: 'number', b: ['tuple', ['string', 'bool']] }], { a: 3n, b: ['x', true] }))).toEqual({ a: 3, b: ['x', true] });
+  });
+
+  it('notes what a host will fetch from its binary cache when the plan changes its closure, and drops the note when nothing changes', async () => {
+    settings.evalCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-nixos-notes-'));
+    try {
+      const storePath = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-x';
+      const binary_cache = { uri: 'http://cache.example', substituter_uri: null, public_key: 'c-1:AAAA', secret_key_file: '/keys/c.sec' };
+      const proposed = object({ store_path: storePath, host: '10.0.0.9', binary_cache });
+      const plan = (prior: CtyObject | null, p: CtyObject) => systemResource.plan!({ prior, proposed: p, config: p, priorPrivate: Buffer.alloc(0) }, ctx);
+      await plan(null, proposed);
+      const [note] = plannedFetches(settings.evalCacheDir, storePath, 'http://cache.example');
+      expect(note.target).toMatchObject({ host: '10.0.0.9' });
+      expect(note.closure).toEqual({ outPath: storePath });
+      expect(note.cache).toEqual({ uri: 'http://cache.example', publicKey: 'c-1:AAAA', secretKeyFile: '/keys/c.sec' });
+
+      // Applied: the host runs it, and the next plan changes nothing.
+      const prior = object({ ...proposed, id: '10.0.0.9:22', closure_path: storePath, generation: 1 });
+      await plan(prior, { ...prior });
+      expect(plannedFetches(settings.evalCacheDir, storePath, 'http://cache.example')).toEqual([]);
+
+      // A host known only after apply cannot be noted.
+      await plan(null, { ...proposed, host: UNKNOWN });
+      expect(plannedFetches(settings.evalCacheDir, storePath, 'http://cache.example')).toEqual([]);
+    } finally {
+      fs.rmSync(settings.evalCacheDir!, { recursive: true, force: true });
+      delete settings.evalCacheDir;
+    }
   });
 });
