@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { deploy, DeployRequest, rollback, status } from '../../lib/engine';
+import { deploy, DeployRequest, readAhead, rollback, status, statusReadAhead } from '../../lib/engine';
 import { lockHost } from '../../lib/engine/host-lock';
 import { localClosure, narSizes } from '../../lib/engine/local-nix';
 import { SshSession } from '../../lib/engine/ssh';
@@ -140,5 +140,22 @@ describe('deploying a system to a real test host', () => {
     expect(result.generation).toBe(4);
     expect(await generations(world, host)).toEqual([3, 4]);
     expect((await world.exec(host.name, `test -e ${oldest}`)).exitCode).not.toBe(0);
+  });
+
+  it('reads ahead: one connection answers both the early read and the later ask, which then reads afresh', async () => {
+    const running = await currentSystem(world, host);
+    const proxy = await startProxy(host.address, host.port);
+    try {
+      const target = { ...request().target, port: proxy.port, hostKey: world.hostKey(host.name) };
+      readAhead([target, target]);
+      const first = await statusReadAhead({ ...target, connectTimeoutSeconds: 3 });
+      expect(first.currentSystem).toBe(running);
+      expect(proxy.connections()).toBe(1);
+      // The answer is taken once: the next ask reads the host again.
+      expect((await statusReadAhead(target)).currentSystem).toBe(running);
+      expect(proxy.connections()).toBe(2);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -9,9 +9,9 @@
 import * as path from 'path';
 import { pushToCache, substituteOnHost } from './binary-cache';
 import { buildLocally } from './build';
-import { canonicalJson } from './canonical-json';
 import { DEFAULT_EVAL_CACHE_DIR } from './evaluate';
-import { SshSession, targetLabel } from './ssh';
+import { limiter } from './limiter';
+import { SshSession, targetIdentity, targetLabel } from './ssh';
 import { BinaryCacheSpec, SshTarget } from './types';
 
 /** A system closure as planned: its out path, and the derivation that builds it. */
@@ -28,27 +28,7 @@ const PARK_SECONDS = 120;
 const fetches = new Map<string, Promise<boolean>>();
 /** Connections of finished fetches, by target, until the host's deploy takes one. */
 const parked = new Map<string, Promise<SshSession | undefined>>();
-let running = 0;
-const queue: (() => void)[] = [];
-
-/** The whole target (credentials and pins included): only an identical one reuses a connection. */
-function targetKey(target: SshTarget): string {
-  const { connectTimeoutSeconds, ...identity } = target;
-  void connectTimeoutSeconds;
-  // Through JSON: a target read back from a file has no undefined fields.
-  return canonicalJson(JSON.parse(JSON.stringify(identity)));
-}
-
-async function slot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => queue.push(resolve));
-  running++;
-  try {
-    return await work();
-  } finally {
-    running--;
-    queue.shift()?.();
-  }
-}
+const slot = limiter(MAX_RUNNING);
 
 /**
  * Starts the host fetching the closure from the cache (built on the deployer and pushed
@@ -58,7 +38,7 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
  */
 export function fetchAhead(target: SshTarget, closure: PlannedClosure, cache: BinaryCacheSpec, evalCacheDir = DEFAULT_EVAL_CACHE_DIR): Promise<boolean> {
   const { outPath, drvPath } = closure;
-  const key = `${targetKey(target)}\0${outPath}`;
+  const key = `${targetIdentity(target)}\0${outPath}`;
   let fetch = fetches.get(key);
   if (fetch) return fetch;
   let connected: SshSession | undefined;
@@ -70,7 +50,7 @@ export function fetchAhead(target: SshTarget, closure: PlannedClosure, cache: Bi
   }).catch(() => false);
   fetches.set(key, fetch);
   const session = fetch.then(() => connected);
-  const parkedAs = targetKey(target);
+  const parkedAs = targetIdentity(target);
   parked.set(parkedAs, session);
   void session.then((s) => {
     setTimeout(() => {
@@ -84,7 +64,7 @@ export function fetchAhead(target: SshTarget, closure: PlannedClosure, cache: Bi
 
 /** The fetch ahead of this closure on this host, if one was started. */
 export function fetchingAhead(target: SshTarget, outPath: string): Promise<boolean> | undefined {
-  return fetches.get(`${targetKey(target)}\0${outPath}`);
+  return fetches.get(`${targetIdentity(target)}\0${outPath}`);
 }
 
 /**
@@ -92,9 +72,9 @@ export function fetchingAhead(target: SshTarget, outPath: string): Promise<boole
  * it then), or undefined when there is none or it broke.
  */
 export async function takeFetchConnection(target: SshTarget): Promise<SshSession | undefined> {
-  const session = parked.get(targetKey(target));
+  const session = parked.get(targetIdentity(target));
   if (!session) return undefined;
-  parked.delete(targetKey(target));
+  parked.delete(targetIdentity(target));
   const s = await session;
   return s && !s.lost ? s : undefined;
 }

@@ -5,7 +5,7 @@ export { targetLabel } from './ssh';
 export type { HostOutcome } from './deploy';
 export { evaluate, parseFlakeRef, DEFAULT_EVAL_CACHE_DIR } from './evaluate';
 export type { Evaluation } from './evaluate';
-export { status, rollback } from './status';
+export { status, rollback, readAhead, statusReadAhead } from './status';
 export type { HostStatus, Generation } from './status';
 export { KnownHosts, DEFAULT_KNOWN_HOSTS } from './known-hosts';
 export { formatBytes } from './copy';

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { Duplex } from 'stream';
+import { canonicalJson } from './canonical-json';
 import { DeployError } from './errors';
 import { formatHostKey, KnownHosts, normalizeHostKey } from './known-hosts';
 import { expandHome } from './paths';
@@ -27,6 +28,17 @@ export interface RunOptions {
 /** `user@host:port` for messages. */
 export function describeEndpoint(endpoint: SshEndpoint): string {
   return `${endpoint.user ?? 'root'}@${endpoint.host}:${endpoint.port ?? 22}`;
+}
+
+/**
+ * A target's whole identity (address, user, credentials, pins, jump host): work done for
+ * one target is only reused for an identical one. Undefined fields do not count, so a
+ * target read back from JSON is the same.
+ */
+export function targetIdentity(target: SshTarget): string {
+  const { connectTimeoutSeconds, ...identity } = target;
+  void connectTimeoutSeconds;
+  return canonicalJson(JSON.parse(JSON.stringify(identity)));
 }
 
 /** The name of a host in messages: its address, with the port unless it is 22. */

@@ -2,7 +2,8 @@ import { randomBytes } from 'crypto';
 import { generationOf, PROFILE } from './activation';
 import { DeployError, tail } from './errors';
 import { HostLock, lockHost } from './host-lock';
-import { SshSession, targetLabel } from './ssh';
+import { limiter } from './limiter';
+import { SshSession, targetIdentity, targetLabel } from './ssh';
 import { SshTarget } from './types';
 
 /** One generation of the system profile. */
@@ -60,6 +61,36 @@ export async function status(target: SshTarget): Promise<HostStatus> {
   } finally {
     session.close();
   }
+}
+
+/** Reads at once, at most: each holds an SSH connection. */
+const readSlot = limiter(64);
+/** Reads started ahead, by target identity. */
+const readsAhead = new Map<string, { started: number; read: Promise<HostStatus> }>();
+/** An answer read ahead is used this long at most: the host may have changed since. */
+const READ_AHEAD_FRESH_MS = 30_000;
+
+/**
+ * Starts reading what each host runs, all at once, for a caller that will ask one host at
+ * a time (Terraform refreshes ten resources at once): statusReadAhead then takes the
+ * answer instead of connecting again.
+ */
+export function readAhead(targets: readonly SshTarget[]): void {
+  for (const target of targets) {
+    const key = targetIdentity(target);
+    if (readsAhead.has(key)) continue;
+    const read = readSlot(() => status(target));
+    read.catch(() => undefined); // statusReadAhead's caller gets the error
+    readsAhead.set(key, { started: Date.now(), read });
+  }
+}
+
+/** What the host runs: the answer read ahead if there is a fresh one (taken once), else read now. */
+export function statusReadAhead(target: SshTarget): Promise<HostStatus> {
+  const key = targetIdentity(target);
+  const ahead = readsAhead.get(key);
+  readsAhead.delete(key);
+  return ahead && Date.now() - ahead.started < READ_AHEAD_FRESH_MS ? ahead.read : status(target);
 }
 
 /**

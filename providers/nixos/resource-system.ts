@@ -12,6 +12,7 @@ import type { DeployRequest, HealthCheck, HostStatus, Json, KeySpec, SshTarget, 
 import { canonicalJson } from '../../lib/engine/canonical-json';
 import { DeployError } from '../../lib/engine/errors';
 import { engine, engineParts } from './engine';
+import { forgetTarget, rememberedTargets, rememberTarget } from './known-targets';
 import { forgetPlannedFetch, notePlannedFetch, plannedFetches } from './planned-fetches';
 import { containsUnknown, CtyObject, CtyValue, isPlainObject, isUnknown, t, UNKNOWN } from './protocol/cty-types';
 import { Diagnostic, error, warning } from './protocol/diagnostics';
@@ -303,6 +304,23 @@ function stateDir(): string {
   return settings.evalCacheDir ?? engine().DEFAULT_EVAL_CACHE_DIR;
 }
 
+/** How a refresh reaches the host of a stored object. */
+function readTarget(obj: CtyObject): SshTarget {
+  return targetOf(obj, str(obj.host_key_seen), 10);
+}
+
+let readingAhead = false;
+
+/**
+ * At the first refresh of a provider process, starts reading every host this working
+ * directory's last refresh reached, all at once (see known-targets.ts).
+ */
+function readAllAhead(): void {
+  if (readingAhead) return;
+  readingAhead = true;
+  engine().readAhead(rememberedTargets(stateDir()));
+}
+
 /** The attributes that say how to reach the host and which cache it fetches from. */
 const FETCH_ATTRIBUTES = ['host', 'port', 'user', 'private_key_file', 'host_key', 'bastion', 'connect_timeout_seconds', 'binary_cache', 'closure_path'];
 
@@ -461,7 +479,11 @@ export const systemResource: ResourceType = {
   },
 
   async apply({ prior, planned, config }, ctx): Promise<ApplyResult> {
-    if (planned === null) return { newState: null }; // destroyed: forgotten, the machine keeps running
+    if (planned === null) {
+      // Destroyed: forgotten, the machine keeps running.
+      if (prior !== null) forgetTarget(stateDir(), readTarget(prior));
+      return { newState: null };
+    }
     const host = str(planned.host)!;
     const hostKeyFallback = prior && canonical(prior.host) === canonical(planned.host) ? str(prior.host_key_seen) : undefined;
     const target = targetOf(planned, hostKeyFallback);
@@ -484,17 +506,17 @@ export const systemResource: ResourceType = {
     try {
       const result = await engine().deploy(request, { evalCacheDir: cacheDir(), signal: ctx.signal });
       const port = num(planned.port) ?? 22;
-      return {
-        newState: {
-          ...planned,
-          id: typeof planned.id === 'string' ? planned.id : `${host}:${port}`,
-          closure_path: result.outPath,
-          drv_path: typeof planned.drv_path === 'string' || planned.drv_path === null ? planned.drv_path : (result.drvPath ?? null),
-          keys_hash: keysHash,
-          generation: result.generation ?? null,
-          host_key_seen: typeof planned.host_key_seen === 'string' ? planned.host_key_seen : result.hostKey,
-        },
+      const newState: CtyObject = {
+        ...planned,
+        id: typeof planned.id === 'string' ? planned.id : `${host}:${port}`,
+        closure_path: result.outPath,
+        drv_path: typeof planned.drv_path === 'string' || planned.drv_path === null ? planned.drv_path : (result.drvPath ?? null),
+        keys_hash: keysHash,
+        generation: result.generation ?? null,
+        host_key_seen: typeof planned.host_key_seen === 'string' ? planned.host_key_seen : result.hostKey,
       };
+      rememberTarget(stateDir(), readTarget(newState));
+      return { newState };
     } catch (e) {
       const summary = e instanceof DeployError ? `Deploying to ${host} failed` : `Deploying to ${host} failed unexpectedly`;
       return failed(prior, planned, target, [error(summary, messageOf(e))]);
@@ -505,9 +527,12 @@ export const systemResource: ResourceType = {
 
   async read({ current }) {
     const action = str(current.action) ?? 'switch';
+    const target = readTarget(current);
+    readAllAhead();
     let st: HostStatus;
     try {
-      st = await engine().status(targetOf(current, str(current.host_key_seen), 10));
+      st = await engine().statusReadAhead(target);
+      rememberTarget(stateDir(), target);
     } catch (e) {
       return {
         newState: current,
@@ -541,6 +566,7 @@ export const systemResource: ResourceType = {
     if (!st.currentSystem) {
       return { imported: [], diagnostics: [error(`${host} runs no NixOS system`, 'There is no /run/current-system to adopt; create the resource instead.')] };
     }
+    rememberTarget(stateDir(), targetOf(state, st.hostKey, 10));
     Object.assign(state, {
       id: `${host}:${port ?? 22}`,
       closure_path: st.currentSystem,
