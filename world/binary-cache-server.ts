@@ -15,6 +15,7 @@ export interface BinaryCacheServer {
  */
 export function serveBinaryCache(dir: string, address = '127.0.0.1', port = 0): Promise<BinaryCacheServer> {
   fs.mkdirSync(dir, { recursive: true });
+  let uploads = 0;
   const server = http.createServer((req, res) => {
     const name = path.normalize(decodeURIComponent((req.url ?? '/').split('?')[0])).replace(/^(\.\.[/\\])+/, '');
     const file = path.join(dir, name);
@@ -24,14 +25,12 @@ export function serveBinaryCache(dir: string, address = '127.0.0.1', port = 0): 
     }
     if (req.method === 'PUT') {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      // Written aside and renamed: a reader never sees half a NAR.
-      const partial = `${file}.${process.pid}.${Date.now()}.partial`;
+      // Written aside and renamed: a reader never sees half a NAR, and of two uploads of
+      // one file at once, the last to finish wins whole.
+      const partial = `${file}.${process.pid}.${++uploads}.partial`;
       const out = fs.createWriteStream(partial);
       req.pipe(out);
-      out.on('finish', () => {
-        fs.renameSync(partial, file);
-        res.writeHead(200).end();
-      });
+      out.on('finish', () => fs.rename(partial, file, (error) => res.writeHead(error ? 500 : 200).end()));
       out.on('error', () => res.writeHead(500).end());
       return;
     }
