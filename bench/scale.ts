@@ -270,8 +270,9 @@ function sampleMemory(only?: RegExp): () => number {
     const stack = childrenOf(process.pid).filter((p) => !infraPids.has(p));
     while (stack.length) {
       const pid = stack.pop()!;
-      if (!only || only.test(commandLine(pid))) total += rssOf(pid);
-      if (!only || !only.test(commandLine(pid))) stack.push(...childrenOf(pid));
+      const matches = !only || only.test(commandLine(pid));
+      if (matches) total += rssOf(pid);
+      if (!only || !matches) stack.push(...childrenOf(pid));
     }
     peak = Math.max(peak, total);
   };

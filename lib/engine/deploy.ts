@@ -12,7 +12,7 @@ import {
   rollBack,
 } from './activation';
 import { pushToCache, substituteOnHost } from './binary-cache';
-import { closeFetchConnections, fetchAhead, fetchingAhead, takeFetchConnection } from './fetch-ahead';
+import { closeFetchConnections, fetchAhead, takeFetchAhead, takeFetchConnection } from './fetch-ahead';
 import { buildLocally, buildRemotely } from './build';
 import { copyClosure, CopyStats } from './copy';
 import { DeployError, DeployStep, tail } from './errors';
@@ -224,7 +224,7 @@ async function copyToHost(
   const host = targetLabel(request.target);
   if (request.binaryCache) {
     const cache = request.binaryCache;
-    const ahead = fetchingAhead(request.target, outPath);
+    const ahead = takeFetchAhead(request.target, outPath);
     if (ahead) {
       report({ step: 'copy', message: 'waiting for the fetch from the binary cache that started ahead' });
       if (await ahead) return { paths: 0, bytes: 0 };

@@ -20,15 +20,23 @@ export interface PlannedClosure {
   readonly drvPath?: string;
 }
 
+/** One host's fetch, until its deploy has taken both its connection and its outcome. */
+interface Fetch {
+  readonly outPath: string;
+  /** Whether the host has the closure afterwards. */
+  readonly fetched: Promise<boolean>;
+  /** The fetch's connection, once the fetch is over; undefined if it never connected. */
+  readonly connection: Promise<SshSession | undefined>;
+  connectionTaken: boolean;
+}
+
 /** Fetches at once, at most: each holds an SSH connection. */
-const MAX_RUNNING = 64;
+const slot = limiter(64);
 /** How long a finished fetch keeps its connection for the host's deploy. */
 const PARK_SECONDS = 120;
 
-const fetches = new Map<string, Promise<boolean>>();
-/** Connections of finished fetches, by target, until the host's deploy takes one. */
-const parked = new Map<string, Promise<SshSession | undefined>>();
-const slot = limiter(MAX_RUNNING);
+/** By target identity: one fetch per host at a time. */
+const fetches = new Map<string, Fetch>();
 
 /**
  * Starts the host fetching the closure from the cache (built on the deployer and pushed
@@ -38,33 +46,37 @@ const slot = limiter(MAX_RUNNING);
  */
 export function fetchAhead(target: SshTarget, closure: PlannedClosure, cache: BinaryCacheSpec, evalCacheDir = DEFAULT_EVAL_CACHE_DIR): Promise<boolean> {
   const { outPath, drvPath } = closure;
-  const key = `${targetIdentity(target)}\0${outPath}`;
-  let fetch = fetches.get(key);
-  if (fetch) return fetch;
+  const key = targetIdentity(target);
+  const running = fetches.get(key);
+  if (running?.outPath === outPath) return running.fetched;
   let connected: SshSession | undefined;
-  fetch = slot(async () => {
+  const fetched = slot(async () => {
     if (drvPath) await buildLocally(drvPath, outPath, path.join(evalCacheDir, 'gcroots'));
     await pushToCache(cache, outPath, targetLabel(target));
     connected = await SshSession.connect(target);
     return (await substituteOnHost(connected, outPath, cache)).realised;
   }).catch(() => false);
+  const fetch: Fetch = { outPath, fetched, connection: fetched.then(() => connected), connectionTaken: false };
   fetches.set(key, fetch);
-  const session = fetch.then(() => connected);
-  const parkedAs = targetIdentity(target);
-  parked.set(parkedAs, session);
-  void session.then((s) => {
+  void fetch.connection.then((session) => {
     setTimeout(() => {
-      if (parked.get(parkedAs) !== session) return; // taken by the deploy
-      parked.delete(parkedAs);
-      s?.close();
+      if (!fetch.connectionTaken) session?.close();
+      if (fetches.get(key) === fetch) fetches.delete(key);
     }, PARK_SECONDS * 1000).unref();
   });
-  return fetch;
+  return fetched;
 }
 
-/** The fetch ahead of this closure on this host, if one was started. */
-export function fetchingAhead(target: SshTarget, outPath: string): Promise<boolean> | undefined {
-  return fetches.get(`${targetIdentity(target)}\0${outPath}`);
+/**
+ * The outcome of the fetch ahead of this closure on this host, if one was started; taken
+ * once, so that a later deploy asks the host afresh.
+ */
+export function takeFetchAhead(target: SshTarget, outPath: string): Promise<boolean> | undefined {
+  const key = targetIdentity(target);
+  const fetch = fetches.get(key);
+  if (fetch?.outPath !== outPath) return undefined;
+  fetches.delete(key);
+  return fetch.fetched;
 }
 
 /**
@@ -72,16 +84,19 @@ export function fetchingAhead(target: SshTarget, outPath: string): Promise<boole
  * it then), or undefined when there is none or it broke.
  */
 export async function takeFetchConnection(target: SshTarget): Promise<SshSession | undefined> {
-  const session = parked.get(targetIdentity(target));
-  if (!session) return undefined;
-  parked.delete(targetIdentity(target));
-  const s = await session;
-  return s && !s.lost ? s : undefined;
+  const fetch = fetches.get(targetIdentity(target));
+  if (!fetch || fetch.connectionTaken) return undefined;
+  fetch.connectionTaken = true;
+  const session = await fetch.connection;
+  return session && !session.lost ? session : undefined;
 }
 
 /** Closes the connections no deploy took (a caller that deployed all its hosts). */
 export async function closeFetchConnections(): Promise<void> {
-  const left = [...parked.values()];
-  parked.clear();
-  for (const session of await Promise.all(left)) session?.close();
+  const left = [...fetches.values()].filter((f) => !f.connectionTaken);
+  fetches.clear();
+  for (const fetch of left) {
+    fetch.connectionTaken = true;
+    (await fetch.connection)?.close();
+  }
 }

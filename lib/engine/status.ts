@@ -66,7 +66,11 @@ export async function status(target: SshTarget): Promise<HostStatus> {
 /** Reads at once, at most: each holds an SSH connection. */
 const readSlot = limiter(64);
 /** Reads started ahead, by target identity. */
-const readsAhead = new Map<string, { started: number; read: Promise<HostStatus> }>();
+const readsAhead = new Map<string, ReadAhead>();
+interface ReadAhead {
+  readonly started: number;
+  readonly read: Promise<HostStatus>;
+}
 /** An answer read ahead is used this long at most: the host may have changed since. */
 const READ_AHEAD_FRESH_MS = 30_000;
 
@@ -78,7 +82,7 @@ const READ_AHEAD_FRESH_MS = 30_000;
 export function readAhead(targets: readonly SshTarget[]): void {
   for (const target of targets) {
     const key = targetIdentity(target);
-    if (readsAhead.has(key)) continue;
+    if (fresh(readsAhead.get(key))) continue;
     const read = readSlot(() => status(target));
     read.catch(() => undefined); // statusReadAhead's caller gets the error
     readsAhead.set(key, { started: Date.now(), read });
@@ -90,7 +94,11 @@ export function statusReadAhead(target: SshTarget): Promise<HostStatus> {
   const key = targetIdentity(target);
   const ahead = readsAhead.get(key);
   readsAhead.delete(key);
-  return ahead && Date.now() - ahead.started < READ_AHEAD_FRESH_MS ? ahead.read : status(target);
+  return fresh(ahead) ? ahead.read : status(target);
+}
+
+function fresh(ahead: ReadAhead | undefined): ahead is ReadAhead {
+  return ahead !== undefined && Date.now() - ahead.started < READ_AHEAD_FRESH_MS;
 }
 
 /**
